@@ -1,0 +1,100 @@
+"""The app factory: one ASGI app serving the Socket.IO server and the HTTP API on one port."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import socketio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from . import __version__, default_plugins
+from .api import JSONResponse, core_routes
+from .config import Settings, load_settings
+from .errors import HubError, error_body
+from .eventlog import open_event_log
+from .hub import Hub
+from .openapi import build_openapi
+from .origins import OriginPolicy
+from .plugins import PluginError, call_each, load_plugins
+from .server import build_socket_server
+
+logger = logging.getLogger("hub")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+class HubApp(socketio.ASGIApp):  # type: ignore[misc]
+    """The ASGI app; ``.hub`` is the running :class:`Hub`."""
+
+    hub: Hub
+
+
+def create_app(settings: Settings | None = None) -> HubApp:
+    """Build the hub from ``settings`` (default: the environment) and its enabled plugins."""
+    settings = settings or load_settings()
+    pm = load_plugins(settings.plugins, defaults=[("hub.core", default_plugins)])
+    hub = Hub(settings, pm, open_event_log(settings.resolved_database_url))
+    origins = OriginPolicy(settings)
+    hub.sio = build_socket_server(hub, settings, origins)
+
+    openapi: dict[str, Any] = {}
+    routes: list[BaseRoute] = [*core_routes(hub, openapi)]
+    for plugin, plugin_routes in call_each(pm, "hub_routes", hub=hub):
+        routes.append(Mount(f"/api/{plugin}", routes=list(plugin_routes), name=plugin))
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
+    openapi.update(build_openapi(routes, "hub", __version__))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        logger.info("hub ready: plugins %s", ", ".join(hub.plugins) or "none")
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    async def hub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HubError)
+        hub.metrics.http_errors.labels(exc.code).inc()
+        return JSONResponse(error_body(exc), status_code=exc.status)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "invalid_message", 413: "too_large"}.get(exc.status_code, "invalid_message")
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        hub.metrics.http_errors.labels("internal").inc()
+        return JSONResponse(error_body(exc), status_code=500)
+
+    starlette = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HubError: hub_error, HTTPException: http_error, Exception: unexpected_error},
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origin_regex=".*" if origins.allow_any or settings.dev else None,
+                allow_origins=sorted(origins.allowed),
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["authorization", "content-type"],
+            )
+        ],
+    )
+    app = HubApp(hub.sio, other_asgi_app=starlette, socketio_path="socket.io")
+    app.hub = hub
+    return app
+
+
+__all__ = ["HubApp", "PluginError", "create_app"]

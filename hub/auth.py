@@ -1,0 +1,182 @@
+"""JWT verification: who a connection or an HTTP request is.
+
+The algorithm allowlist comes from configuration. The key is chosen from the
+algorithm family in the token's header (a secret for HS*, a public key for RS*
+and ES*), so a token signed with HS256 using the RSA public key as its secret
+never verifies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+
+from .config import ConfigError, Settings
+from .errors import AuthExpired, AuthInvalid, AuthRequired
+
+ADMIN = "admin"
+SERVICE = "service"
+QUERY_TOKEN_NAMES = ("token", "access_token", "jwt", "auth")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified identity behind a connection or request."""
+
+    user: str
+    roles: tuple[str, ...] = ()
+    name: str | None = None
+    expires_at: float = 0.0
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    @property
+    def is_service(self) -> bool:
+        return SERVICE in self.roles
+
+
+class TokenVerifier:
+    """Verifies tokens against the configured algorithms, keys, audience and issuer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.algorithms = tuple(settings.jwt_algorithms)
+        self.secret = settings.jwt_secret
+        self.audience = settings.jwt_audience or None
+        self.issuer = settings.jwt_issuer or None
+        self.leeway = settings.jwt_leeway
+        self.public_key: Any = None
+        self.jwks: jwt.PyJWKSet | None = None
+        if settings.jwt_public_key_file:
+            try:
+                self.public_key = Path(settings.jwt_public_key_file).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"HUB_JWT_PUBLIC_KEY_FILE: {exc}") from None
+        if settings.jwt_jwks_file:
+            try:
+                self.jwks = jwt.PyJWKSet.from_dict(json.loads(Path(settings.jwt_jwks_file).read_text()))
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                raise ConfigError(f"HUB_JWT_JWKS_FILE: {exc}") from None
+        unknown = [alg for alg in self.algorithms if alg not in jwt.algorithms.get_default_algorithms()]
+        if unknown or "none" in [a.lower() for a in self.algorithms]:
+            raise ConfigError(f"HUB_JWT_ALGORITHMS: unsupported algorithm(s) {unknown or ['none']}")
+
+    def _key_for(self, header: Mapping[str, Any]) -> Any:
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise AuthInvalid("The token's algorithm is not allowed.")
+        if alg.startswith("HS"):
+            if not self.secret:
+                raise AuthInvalid("The token's algorithm is not allowed.")
+            return self.secret
+        if self.jwks is not None:
+            kid = header.get("kid")
+            keys = self.jwks.keys
+            matching = [key for key in keys if kid is None or key.key_id == kid]
+            if kid is None and len(keys) != 1:
+                raise AuthInvalid("The token has no key id (kid).")
+            if not matching:
+                raise AuthInvalid("The token's key id is unknown.")
+            return matching[0].key
+        if self.public_key is not None:
+            return self.public_key
+        raise AuthInvalid("The token's algorithm is not allowed.")
+
+    def verify(self, token: Any) -> Principal:
+        """The principal of a valid token; :class:`AuthInvalid` or :class:`AuthExpired` otherwise."""
+        if not token:
+            raise AuthRequired()
+        if not isinstance(token, str):
+            raise AuthInvalid("The token must be a string.")
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._key_for(header)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[header["alg"]],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthExpired() from None
+        except jwt.InvalidAudienceError:
+            raise AuthInvalid("The token's audience is not accepted.") from None
+        except jwt.InvalidIssuerError:
+            raise AuthInvalid("The token's issuer is not accepted.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthInvalid(f"The token lacks the {exc.claim!r} claim.") from None
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            raise AuthInvalid() from None
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    sub = claims.get("sub")
+    roles = claims.get("roles", [])
+    name = claims.get("name")
+    if not isinstance(sub, str) or not sub:
+        raise AuthInvalid("The token's 'sub' must be a non-empty string.")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise AuthInvalid("The token's 'roles' must be a list of strings.")
+    if name is not None and not isinstance(name, str):
+        raise AuthInvalid("The token's 'name' must be a string.")
+    return Principal(
+        user=sub, roles=tuple(roles), name=name, expires_at=float(claims["exp"]), claims=dict(claims)
+    )
+
+
+def token_from_handshake(auth: Any, environ: Mapping[str, Any]) -> str | None:
+    """The token of a Socket.IO handshake: ``auth.token``, else the bearer header.
+
+    A token in the query string is refused outright, because URLs end up in logs.
+    """
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if any(name in query for name in QUERY_TOKEN_NAMES):
+        raise AuthInvalid("Tokens in the query string are refused; send auth.token or a bearer header.")
+    if isinstance(auth, Mapping) and auth.get("token") is not None:
+        return auth["token"]  # type: ignore[no-any-return]
+    if auth is not None and not isinstance(auth, Mapping):
+        raise AuthInvalid("The auth payload must be an object with a token.")
+    return bearer_token(environ.get("HTTP_AUTHORIZATION"))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None when there is none."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthInvalid("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+def mint_token(
+    secret: str,
+    sub: str,
+    roles: Sequence[str] = (),
+    name: str | None = None,
+    ttl: float = 3600,
+    algorithm: str = "HS256",
+    **claims: Any,
+) -> str:
+    """A signed token, for development (``hub token``) and tests."""
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + int(ttl), **claims}
+    if name:
+        payload["name"] = name
+    return jwt.encode(payload, secret, algorithm=algorithm)

@@ -1,0 +1,114 @@
+"""The ``hub`` command: serve, mint development tokens, list plugins, show the configuration."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from .config import ConfigError, Settings, load_settings, settings_reference
+from .plugins import PluginError
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file=ctx.obj.get("config"), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (or HUB_CONFIG).")
+@click.version_option(package_name="hub")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """hub: a realtime event hub (Socket.IO topics, one envelope, a durable queue, plugins).
+
+    Every setting is an environment variable (see `hub config`).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (HUB_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (HUB_PORT, default 8000).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Start the hub: Socket.IO and the HTTP API on one port."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(ctx, host=host, port=port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(settings)
+    except (PluginError, ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.dev:
+        click.echo(
+            "hub: development mode (no HUB_JWT_SECRET or key configured); "
+            "mint a token with: hub token --sub alice",
+            err=True,
+        )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_per_message_deflate=settings.ws_compression,
+        lifespan="on",
+        access_log=False,
+    )
+
+
+@main.command()
+@click.option("--sub", required=True, help="The user id.")
+@click.option("--role", "roles", multiple=True, help="A role (repeat for several), e.g. admin or service.")
+@click.option("--name", help="Display name.")
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+@click.pass_context
+def token(ctx: click.Context, sub: str, roles: tuple[str, ...], name: str | None, ttl: int) -> None:
+    """Mint a token signed with the hub's HS256 secret (development and testing)."""
+    from .auth import mint_token
+
+    settings = _settings(ctx)
+    if not settings.jwt_secret:
+        raise click.ClickException("no HS256 secret is configured (HUB_JWT_SECRET); the hub verifies keys only")
+    if "HS256" not in settings.jwt_algorithms:
+        raise click.ClickException("HS256 is not in HUB_JWT_ALGORITHMS, so the hub would refuse this token")
+    extra = {}
+    if settings.jwt_audience:
+        extra["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        extra["iss"] = settings.jwt_issuer
+    click.echo(mint_token(settings.jwt_secret, sub, roles, name=name, ttl=ttl, **extra))
+
+
+@main.command("plugins")
+@click.pass_context
+def plugins_command(ctx: click.Context) -> None:
+    """List the installed plugins and whether they are enabled."""
+    from .plugins import list_plugins
+
+    settings = _settings(ctx)
+    infos = list_plugins(settings.plugins)
+    if not infos:
+        click.echo("no plugins installed")
+    for info in infos:
+        state = "enabled" if info.enabled else "disabled"
+        click.echo(f"{info.name:<20} {state:<9} {info.distribution} {info.version}  ({info.value})")
+
+
+@main.command("config")
+def config_command() -> None:
+    """Show every setting: environment variable, default, meaning."""
+    for env, default, help_text in settings_reference():
+        click.echo(f"{env}  [default: {default or '-'}]\n    {help_text}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Configuration: environment variables, over an optional TOML file, over defaults.
+
+Every setting has one name. In the environment it is ``HUB_<NAME>``; in the
+TOML file (``HUB_CONFIG`` or ``hub serve --config``) it is ``<name>`` in lower
+case at the top level. A plugin's own section is ``[plugins.<plugin>]`` in the
+file and ``HUB_PLUGIN_<PLUGIN>_<KEY>`` in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HUB_"
+PLUGIN_ENV_PREFIX = "HUB_PLUGIN_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the hub cannot use; the message names it."""
+
+
+def _setting(default: Any, help: str, kind: str = "str") -> Any:
+    return field(default=default, metadata={"help": help, "kind": kind})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every core setting, with its default and the documentation shown in the README."""
+
+    host: str = _setting("127.0.0.1", "Address `hub serve` listens on.")
+    port: int = _setting(8000, "Port `hub serve` listens on.", "int")
+    dev: bool = _setting(
+        False,
+        "Development mode: a generated secret kept in the data directory, localhost origins "
+        "allowed, `hub token` works. On by default when no key or secret is configured.",
+        "bool",
+    )
+    data_dir: str = _setting("./hub-data", "Directory for the SQLite file, uploads and the dev secret.")
+    database_url: str = _setting(
+        "", "SQLAlchemy URL of the event store. Default: `sqlite+aiosqlite:///<data_dir>/hub.db`."
+    )
+    jwt_secret: str = _setting("", "Shared secret for HS256/HS384/HS512 tokens.")
+    jwt_algorithms: tuple[str, ...] = _setting(
+        ("HS256",), "Comma-separated allowlist of JWT algorithms (HS256, RS256, ES256, ...).", "list"
+    )
+    jwt_public_key_file: str = _setting("", "PEM public key for RS*/ES* tokens.")
+    jwt_jwks_file: str = _setting("", "JWKS file with the public keys for RS*/ES* tokens (chosen by `kid`).")
+    jwt_audience: str = _setting("", "Required `aud` claim, when set.")
+    jwt_issuer: str = _setting("", "Required `iss` claim, when set.")
+    jwt_leeway: float = _setting(30.0, "Seconds of clock skew accepted on `exp`, `nbf` and `iat`.", "float")
+    token_expiring_notice: float = _setting(
+        60.0, "Seconds before `exp` at which `hub.token_expiring` is sent.", "float"
+    )
+    allowed_origins: tuple[str, ...] = _setting(
+        (), "Comma-separated Origins allowed to connect; `*` allows any. Default: the hub's own origin "
+        "(plus any localhost origin in development mode).", "list"
+    )
+    plugins: tuple[str, ...] | None = _setting(
+        None, "Comma-separated plugins to enable. Default: every installed plugin.", "optlist"
+    )
+    max_message_bytes: int = _setting(65536, "Largest client request accepted (`too_large` above).", "int")
+    rate_limit: float = _setting(50.0, "Client requests per second allowed per connection.", "float")
+    rate_burst: int = _setting(100, "Requests a connection may send at once before `rate_limited`.", "int")
+    ws_compression: bool = _setting(
+        False, "Negotiate WebSocket per-message deflate (costs CPU per recipient).", "bool"
+    )
+    ping_interval: float = _setting(25.0, "Engine.IO ping interval in seconds.", "float")
+    ping_timeout: float = _setting(20.0, "Engine.IO ping timeout in seconds.", "float")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    plugin_sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    generated_secret: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'hub.db'}"
+
+    def plugin_config(self, plugin: str) -> Mapping[str, Any]:
+        """The configuration section of one plugin (file section, then environment)."""
+        return self.plugin_sections.get(plugin, {})
+
+    def plugin_enabled(self, plugin: str) -> bool:
+        return self.plugins is None or plugin in self.plugins
+
+
+def _convert(name: str, kind: str, raw: Any) -> Any:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            value = str(raw).strip().lower()
+            if value in {"1", "true", "yes", "on"}:
+                return True
+            if value in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        if kind in {"list", "optlist"}:
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"HUB_{name.upper()}: cannot read {raw!r} as {kind}") from None
+
+
+def _plugin_sections(file_sections: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    sections: dict[str, dict[str, Any]] = {
+        name: dict(values) for name, values in file_sections.items() if isinstance(values, Mapping)
+    }
+    for key, value in environ.items():
+        if not key.startswith(PLUGIN_ENV_PREFIX):
+            continue
+        rest = key[len(PLUGIN_ENV_PREFIX):].lower()
+        # Plugin names may contain underscores, so match the longest known name first.
+        known = sorted(sections, key=len, reverse=True)
+        plugin = next((name for name in known if rest.startswith(name + "_")), None)
+        if plugin is None:
+            plugin, _, option = rest.partition("_")
+        else:
+            option = rest[len(plugin) + 1:]
+        if option:
+            sections.setdefault(plugin, {})[option] = value
+    return sections
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the settings: overrides (CLI flags), then environment, then the TOML file, then defaults."""
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, Any] = {}
+    path = config_file or environ.get("HUB_CONFIG")
+    if path:
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read the config file {path}: {exc}") from None
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        kind = spec.metadata.get("kind")
+        if kind is None:
+            continue
+        env_name = ENV_PREFIX + spec.name.upper()
+        if spec.name in overrides and overrides[spec.name] is not None:
+            values[spec.name] = overrides[spec.name]
+        elif env_name in environ:
+            values[spec.name] = _convert(spec.name, kind, environ[env_name])
+        elif spec.name in file_values:
+            values[spec.name] = _convert(spec.name, kind, file_values[spec.name])
+    values["plugin_sections"] = _plugin_sections(file_values.get("plugins", {}), environ)
+    settings = Settings(**values)
+    return _with_dev_defaults(settings)
+
+
+def _with_dev_defaults(settings: Settings) -> Settings:
+    """With no key at all, fall back to development mode and a generated, persisted secret."""
+    has_key = bool(settings.jwt_secret or settings.jwt_public_key_file or settings.jwt_jwks_file)
+    if has_key and not settings.dev:
+        return settings
+    secret = settings.jwt_secret or dev_secret(settings.data_dir)
+    return _replace(settings, dev=True, jwt_secret=secret, generated_secret=not settings.jwt_secret)
+
+
+def dev_secret(data_dir: str) -> str:
+    """The development secret kept in the data directory, created on first use.
+
+    It is shared by ``hub serve`` and ``hub token`` so that minted tokens verify.
+    """
+    path = Path(data_dir) / "dev-secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for each setting, for docs and ``--help``."""
+    rows = []
+    for spec in fields(Settings):
+        if "help" not in spec.metadata:
+            continue
+        default = spec.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        rows.append((ENV_PREFIX + spec.name.upper(), "" if default is None else str(default), spec.metadata["help"]))
+    return rows

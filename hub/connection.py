@@ -1,0 +1,36 @@
+"""One client connection: who it is, what it follows, and its limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from .auth import Principal
+from .ratelimit import TokenBucket
+
+
+@dataclass(eq=False)
+class Connection:
+    """A connected, authenticated Socket.IO client.
+
+    ``id`` is the Socket.IO session id (the ``connection_id`` of ``hub.welcome``).
+    Plugins may keep per-connection state in ``state``, under their own name.
+    """
+
+    id: str
+    principal: Principal
+    limiter: TokenBucket
+    origin: str | None = None
+    connected_at: float = field(default_factory=time.time)
+    subscriptions: set[str] = field(default_factory=set)
+    state: dict[str, object] = field(default_factory=dict)
+    expiry_task: asyncio.Task[None] | None = None
+
+    @property
+    def user(self) -> str:
+        return self.principal.user
+
+    @property
+    def inbox(self) -> str:
+        return f"user:{self.principal.user}"

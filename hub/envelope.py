@@ -1,0 +1,106 @@
+"""The envelope: the one shape of every event the hub emits.
+
+``Envelope`` builds, validates and serializes events; the socket server emits
+nothing else (see ``Hub.publish``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from .errors import InvalidMessage
+
+PROTOCOL_VERSION = 1
+TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+
+
+def new_id() -> str:
+    """A fresh, unique event id."""
+    return uuid.uuid4().hex
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with milliseconds, as the contract's ``ts``."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def validate_type(event_type: Any) -> str:
+    if not isinstance(event_type, str) or not TYPE_PATTERN.match(event_type):
+        raise InvalidMessage("'type' must look like 'plugin.event' (lower case, dot-separated).")
+    return event_type
+
+
+def validate_id(event_id: Any) -> str:
+    if not isinstance(event_id, str) or not ID_PATTERN.match(event_id):
+        raise InvalidMessage("'id' must be 1 to 128 letters, digits or _.:@- characters.")
+    return event_id
+
+
+def validate_data(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidMessage("'data' must be an object.")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event: ``{"v", "id", "type", "topic", "seq", "ts", "data", "meta"}``."""
+
+    type: str
+    topic: str
+    data: dict[str, Any]
+    id: str = field(default_factory=new_id)
+    seq: int | None = None
+    ts: str = field(default_factory=utc_timestamp)
+    meta: dict[str, Any] = field(default_factory=dict)
+    v: int = PROTOCOL_VERSION
+
+    @classmethod
+    def build(
+        cls,
+        topic: str,
+        type: str,
+        data: Any = None,
+        id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Envelope:
+        """A validated envelope; bad fields raise :class:`InvalidMessage`."""
+        return cls(
+            type=validate_type(type),
+            topic=topic,
+            data=validate_data(data),
+            id=validate_id(id) if id is not None else new_id(),
+            meta=dict(meta or {}),
+        )
+
+    def with_seq(self, seq: int, ts: str | None = None) -> Envelope:
+        return replace(self, seq=seq, ts=ts or self.ts)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "v": self.v, "id": self.id, "type": self.type, "topic": self.topic,
+            "seq": self.seq, "ts": self.ts, "data": self.data,
+        }
+        if self.meta:
+            out["meta"] = self.meta
+        return out
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Envelope:
+        return cls(
+            type=raw["type"], topic=raw["topic"], data=raw.get("data") or {}, id=raw["id"],
+            seq=raw.get("seq"), ts=raw["ts"], meta=raw.get("meta") or {}, v=raw.get("v", PROTOCOL_VERSION),
+        )

@@ -1,0 +1,300 @@
+"""The Hub: the object the core and every plugin work through.
+
+It owns the topic registry, the event log, the connections and the socket
+server, and it is the one path by which events leave the hub
+(:meth:`Hub.publish` and :meth:`Hub.send`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from .auth import Principal, TokenVerifier, bearer_token, token_from_handshake
+from .config import Settings
+from .connection import Connection
+from .envelope import Envelope, utc_timestamp
+from .errors import AuthExpired, Forbidden, HubError
+from .eventlog import EventLog
+from .metrics import HubMetrics
+from .plugins import PluginError, acall_each, call_each, plugin_names
+from .ratelimit import TokenBucket
+from .requests import CORE_REQUESTS, ClientRequest, Dispatcher, RequestHandler
+from .topics import TopicRegistry
+from .utils import await_me_maybe
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
+    from .server import HubSocketServer
+
+logger = logging.getLogger("hub")
+PLUGIN_REQUEST = r"^[a-z][a-z0-9_]*$"
+
+
+class Hub:
+    """A running hub. Plugins receive it in their hooks."""
+
+    def __init__(self, settings: Settings, pm: pluggy.PluginManager, log: EventLog) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.log = log
+        self.metrics = HubMetrics()
+        self.verifier = TokenVerifier(settings)
+        self.topics = TopicRegistry()
+        self.connections: dict[str, Connection] = {}
+        self.plugins = plugin_names(pm)
+        self._plugin_config = self._build_plugin_config()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._register_topic_kinds()
+        self.dispatcher = Dispatcher(self, self._collect_requests())
+        self.sio: HubSocketServer  # set by the app factory, which builds the socket server
+        self.started = False
+
+    # Set-up -----------------------------------------------------------------
+
+    def _build_plugin_config(self) -> dict[str, dict[str, Any]]:
+        sections: dict[str, dict[str, Any]] = {}
+        for plugin, defaults in call_each(self.pm, "hub_config_defaults"):
+            sections[plugin] = dict(defaults)
+        for plugin, values in self.settings.plugin_sections.items():
+            sections.setdefault(plugin, {}).update(values)
+        return sections
+
+    def _register_topic_kinds(self) -> None:
+        for plugin, kinds in call_each(self.pm, "hub_topic_kinds", settings=self.settings):
+            for kind in kinds:
+                try:
+                    self.topics.register(kind, owner=f"plugin {plugin!r}")
+                except ValueError as exc:
+                    raise PluginError(str(exc)) from None
+
+    def _collect_requests(self) -> dict[str, RequestHandler]:
+        import re
+
+        handlers: dict[str, RequestHandler] = dict(CORE_REQUESTS)
+        for plugin, table in call_each(self.pm, "hub_requests", hub=self):
+            prefix = plugin.removeprefix("hub.")
+            for action, handler in table.items():
+                if not re.match(PLUGIN_REQUEST, action):
+                    raise PluginError(f"plugin {plugin!r}: request name {action!r} must match {PLUGIN_REQUEST}")
+                handlers[f"{prefix}.{action}"] = handler
+        return handlers
+
+    def plugin_config(self, plugin: str) -> Mapping[str, Any]:
+        """A plugin's configuration: its defaults, overridden by the operator's settings."""
+        return self._plugin_config.get(plugin, {})
+
+    async def start(self) -> None:
+        await self.log.start()
+        await acall_each(self.pm, "hub_startup", hub=self)
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        for connection in list(self.connections.values()):
+            if connection.expiry_task:
+                connection.expiry_task.cancel()
+        try:
+            await acall_each(self.pm, "hub_shutdown", hub=self)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.log.close()
+
+    def start_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background; the hub keeps it referenced and cancels it on shutdown."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    # Authentication --------------------------------------------------------
+
+    async def authenticate(self, request: HTTPConnection, roles: tuple[str, ...] = ()) -> Principal:
+        """The principal of an HTTP request's bearer token; ``roles`` (any of) may be required."""
+        token = bearer_token(request.headers.get("authorization"))
+        principal = self.verifier.verify(token)
+        if roles and not principal.has_role(*roles):
+            raise Forbidden(f"This route needs the role {' or '.join(roles)}.")
+        return principal
+
+    # Connections -------------------------------------------------------------
+
+    def admit(self, sid: str, environ: Mapping[str, Any], auth: Any) -> Connection:
+        """Verify a handshake; the new connection, or a :class:`HubError` to refuse it."""
+        token = token_from_handshake(auth, environ)
+        principal = self.verifier.verify(token)
+        connection = Connection(
+            id=sid,
+            principal=principal,
+            limiter=TokenBucket(self.settings.rate_limit, self.settings.rate_burst),
+            origin=environ.get("HTTP_ORIGIN"),
+        )
+        self.connections[sid] = connection
+        return connection
+
+    async def connected(self, connection: Connection) -> None:
+        """A connection was accepted: subscribe its inbox, welcome it, tell the plugins."""
+        await self.sio.enter_room(connection.id, connection.inbox)
+        connection.subscriptions.add(connection.inbox)
+        self.metrics.connections.set(len(self.connections))
+        self._schedule_expiry(connection)
+        await self.send(connection.id, Envelope.build(connection.inbox, "hub.welcome", self._welcome(connection)))
+        # The offline queue: whatever reached the inbox while the user was away.
+        for event in await self.log.pending(connection.user):
+            await self.send(connection.id, event)
+        await acall_each(self.pm, "hub_connect", hub=self, connection=connection)
+
+    def _welcome(self, connection: Connection) -> dict[str, Any]:
+        principal = connection.principal
+        return {
+            "user": principal.user,
+            "roles": list(principal.roles),
+            "name": principal.name,
+            "connection_id": connection.id,
+            "server_time": utc_timestamp(),
+            "token_expires_at": _iso(principal.expires_at),
+            "protocol": 1,
+            "plugins": self.plugins,
+        }
+
+    async def disconnected(self, sid: str) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return
+        if connection.expiry_task:
+            connection.expiry_task.cancel()
+        self.metrics.connections.set(len(self.connections))
+        try:
+            await acall_each(self.pm, "hub_disconnect", hub=self, connection=connection)
+        except PluginError:
+            logger.exception("a plugin failed on disconnect")
+
+    def refresh_connection(self, connection: Connection, principal: Principal) -> None:
+        connection.principal = principal
+        self._schedule_expiry(connection)
+
+    def _schedule_expiry(self, connection: Connection) -> None:
+        if connection.expiry_task:
+            connection.expiry_task.cancel()
+        connection.expiry_task = self.start_task(self._watch_expiry(connection), name=f"expiry-{connection.id}")
+
+    async def _watch_expiry(self, connection: Connection) -> None:
+        """Warn before ``exp``, and close the connection once the token has expired."""
+        expires_at = connection.principal.expires_at
+        notice_at = expires_at - self.settings.token_expiring_notice
+        await asyncio.sleep(max(0.0, notice_at - time.time()))
+        if connection.id not in self.connections:
+            return
+        await self.send(
+            connection.id,
+            Envelope.build(connection.inbox, "hub.token_expiring", {"expires_at": _iso(expires_at)}),
+        )
+        # The leeway applies at connect time; a connection past its exp gets none,
+        # otherwise a short-lived token would outlive its own expiry by the leeway.
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        if connection.id not in self.connections:
+            return
+        await self.send(connection.id, Envelope.build(connection.inbox, "hub.error", AuthExpired().to_wire()))
+        await self.sio.disconnect(connection.id)
+
+    # Topics and events -----------------------------------------------------
+
+    async def subscribe(self, request: ClientRequest, topic: str, since: int | None) -> dict[str, Any]:
+        """Subscribe a connection (policy checked); the ``subscribe`` reply."""
+        connection = request.connection
+        kind = await self.topics.check_subscribe(connection.principal, topic)
+        reply: dict[str, Any] = {"topic": topic, "seq": 0, "recovered": False}
+        await self.sio.enter_room(connection.id, topic)
+        connection.subscriptions.add(topic)
+        if kind.durable:
+            if since is not None:
+                backlog = await self.log.backlog(topic, since)
+                reply.update(seq=backlog.latest_seq, recovered=backlog.complete)
+                events = list(backlog.events)
+
+                async def send_backlog() -> None:
+                    for event in events:
+                        await self.send(connection.id, event)
+
+                request.then(send_backlog)
+            else:
+                reply["seq"] = await self.log.latest_seq(topic)
+        if kind.snapshot is not None:
+            snapshot = await await_me_maybe(kind.snapshot(connection.principal, topic))
+            if snapshot is not None:
+                reply["snapshot"] = snapshot
+        await acall_each(self.pm, "hub_subscribe", hub=self, connection=connection, topic=topic)
+        return reply
+
+    async def unsubscribe(self, connection: Connection, topic: str) -> None:
+        self.topics.resolve(topic)
+        if topic == connection.inbox:
+            raise Forbidden("A connection always follows its own inbox.")
+        await self.sio.leave_room(connection.id, topic)
+        if topic in connection.subscriptions:
+            connection.subscriptions.discard(topic)
+            await acall_each(self.pm, "hub_unsubscribe", hub=self, connection=connection, topic=topic)
+
+    async def publish(
+        self,
+        topic: str,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        sender: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        skip_connection: str | None = None,
+    ) -> Envelope:
+        """Publish an event to a topic: stored first if the kind is durable, then delivered.
+
+        The same ``id`` on the same durable topic is stored and delivered once;
+        every call returns the stored envelope. ``skip_connection`` leaves out
+        one connection (for example, the sender of a typing indicator).
+        """
+        kind, key = self.topics.resolve(topic)
+        full_meta = dict(meta or {})
+        if sender is not None:
+            full_meta["sender"] = sender
+        envelope = Envelope.build(topic, type, dict(data) if data is not None else None, id=id, meta=full_meta)
+        if kind.durable:
+            appended = await self.log.append(envelope, inbox_user=key if kind.inbox else None)
+            envelope = appended.envelope
+            if not appended.created:
+                return envelope
+        self.metrics.events.labels(kind.name).inc()
+        await self.sio.emit(envelope.type, envelope.to_dict(), room=topic, skip_sid=skip_connection)
+        return envelope
+
+    async def send(self, connection_id: str, envelope: Envelope) -> None:
+        """Send one envelope to one connection only."""
+        await self.sio.emit(envelope.type, envelope.to_dict(), to=connection_id)
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            database = await self.log.health()
+        except Exception as exc:  # the health route must answer even when the database does not
+            database = f"error: {type(exc).__name__}"
+        status = "ok" if database == "ok" and self.started else "degraded"
+        return {"status": status, "database": database, "broker": "local", "connections": len(self.connections)}
+
+
+def _iso(timestamp: float) -> str:
+    return utc_timestamp(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
+__all__ = ["Hub", "HubError"]

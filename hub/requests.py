@@ -1,0 +1,154 @@
+"""Client requests: the dispatcher, and the core's own requests.
+
+A request is a Socket.IO event sent with an acknowledgement; its reply is
+``{"ok": true, ...}`` or ``{"ok": false, "error": {...}}``. A failing request
+sent without an acknowledgement gets a ``hub.error`` event instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .auth import Principal
+from .envelope import utc_timestamp
+from .connection import Connection
+from .errors import Forbidden, HubError, InternalError, InvalidMessage, RateLimited, TooLarge, error_reply
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+logger = logging.getLogger("hub.requests")
+AfterReply = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ClientRequest:
+    """One request from a client, as a handler sees it."""
+
+    hub: Hub
+    connection: Connection
+    name: str
+    payload: dict[str, Any]
+    after_reply: list[AfterReply] = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        return self.connection.principal
+
+    def then(self, action: AfterReply) -> None:
+        """Run ``action`` once the reply has been sent (for example, a backlog after ``subscribe``)."""
+        self.after_reply.append(action)
+
+    def field(self, name: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
+        """The payload's ``name`` checked against ``kind``; :class:`InvalidMessage` otherwise."""
+        if name not in self.payload or self.payload[name] is None:
+            if required:
+                raise InvalidMessage(f"'{name}' is required.")
+            return None
+        value = self.payload[name]
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            raise InvalidMessage(f"'{name}' has the wrong type.")
+        return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+RequestHandler = Callable[[ClientRequest], Awaitable[dict[str, Any] | None]]
+
+
+class Dispatcher:
+    """Checks limits, finds the handler of a request, and shapes its reply."""
+
+    def __init__(self, hub: Hub, handlers: dict[str, RequestHandler]) -> None:
+        self.hub = hub
+        self.handlers = handlers
+
+    async def dispatch(
+        self, connection: Connection, name: Any, args: list[Any], size: int
+    ) -> tuple[dict[str, Any], list[AfterReply]]:
+        """The reply to one request, and what to run after sending it."""
+        request_name = name if isinstance(name, str) and name in self.handlers else "unknown"
+        try:
+            if size > self.hub.settings.max_message_bytes:
+                raise TooLarge(f"Requests are limited to {self.hub.settings.max_message_bytes} bytes.")
+            if not connection.limiter.take():
+                raise RateLimited("Too many requests; slow down.")
+            handler = self.handlers.get(name) if isinstance(name, str) else None
+            if handler is None:
+                raise InvalidMessage(f"Unknown request {str(name)[:64]!r}.")
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise InvalidMessage("A request's payload must be one JSON object.")
+            request = ClientRequest(self.hub, connection, name, args[0])
+            result = await handler(request)
+            self.hub.metrics.requests.labels(request_name, "ok").inc()
+            return {"ok": True, **(result or {})}, request.after_reply
+        except HubError as error:
+            # Logged without the payload: it may hold personal data or secrets.
+            logger.info("request %s from %s refused: %s", request_name, connection.id, error.code)
+            self.hub.metrics.requests.labels(request_name, error.code).inc()
+            return error_reply(error), []
+        except Exception:
+            logger.exception("request %s from %s failed", request_name, connection.id)
+            self.hub.metrics.requests.labels(request_name, "internal").inc()
+            return error_reply(InternalError()), []
+
+
+# The core's requests ---------------------------------------------------------
+
+
+async def subscribe(request: ClientRequest) -> dict[str, Any]:
+    topic = request.field("topic", str)
+    since = request.field("since", int, required=False)
+    if since is not None and since < 0:
+        raise InvalidMessage("'since' must be 0 or more.")
+    return await request.hub.subscribe(request, topic, since)
+
+
+async def unsubscribe(request: ClientRequest) -> dict[str, Any]:
+    topic = request.field("topic", str)
+    await request.hub.unsubscribe(request.connection, topic)
+    return {}
+
+
+async def publish(request: ClientRequest) -> dict[str, Any]:
+    topic = request.field("topic", str)
+    event_type = request.field("type", str)
+    data = request.field("data", dict, required=False)
+    event_id = request.field("id", str, required=False)
+    await request.hub.topics.check_client_publish(request.principal, topic)
+    envelope = await request.hub.publish(
+        topic, event_type, data, id=event_id, sender=request.principal.user
+    )
+    return {"id": envelope.id, "seq": envelope.seq}
+
+
+async def ack(request: ClientRequest) -> dict[str, Any]:
+    ids = request.field("ids", list)
+    if not all(isinstance(event_id, str) for event_id in ids) or len(ids) > 1000:
+        raise InvalidMessage("'ids' must be a list of up to 1000 event ids.")
+    acked = await request.hub.log.ack(request.principal.user, ids)
+    return {"acked": acked}
+
+
+async def refresh(request: ClientRequest) -> dict[str, Any]:
+    token = request.field("token", str)
+    principal = request.hub.verifier.verify(token)
+    if principal.user != request.principal.user:
+        raise Forbidden("A refreshed token must be for the same user ('sub').")
+    request.hub.refresh_connection(request.connection, principal)
+    return {"expires_at": utc_timestamp(datetime.fromtimestamp(principal.expires_at, timezone.utc))}
+
+
+CORE_REQUESTS: dict[str, RequestHandler] = {
+    "subscribe": subscribe,
+    "unsubscribe": unsubscribe,
+    "publish": publish,
+    "ack": ack,
+    "auth.refresh": refresh,
+}
