@@ -1,0 +1,1 @@
+"""Shared fixtures: the hub's own pytest plugin (hub.testing) provides hub_server and hub_socket."""
