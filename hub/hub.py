@@ -270,7 +270,9 @@ class Hub:
         full_meta = dict(meta or {})
         if sender is not None:
             full_meta["sender"] = sender
-        envelope = Envelope.build(topic, type, dict(data) if data is not None else None, id=id, meta=full_meta)
+        if isinstance(data, Mapping) and not isinstance(data, dict):
+            data = dict(data)
+        envelope = Envelope.build(topic, type, data, id=id, meta=full_meta)
         if kind.durable:
             appended = await self.log.append(envelope, inbox_user=key if kind.inbox else None)
             envelope = appended.envelope

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .auth import Principal
-from .envelope import utc_timestamp
+from .envelope import utc_timestamp, validate_id, validate_type
 from .connection import Connection
 from .errors import Forbidden, HubError, InternalError, InvalidMessage, RateLimited, TooLarge, error_reply
 
@@ -121,6 +121,11 @@ async def publish(request: ClientRequest) -> dict[str, Any]:
     event_type = request.field("type", str)
     data = request.field("data", dict, required=False)
     event_id = request.field("id", str, required=False)
+    # The message's shape is checked before the policy, so a malformed publish
+    # is `invalid_message` wherever it was aimed.
+    validate_type(event_type)
+    if event_id is not None:
+        validate_id(event_id)
     await request.hub.topics.check_client_publish(request.principal, topic)
     envelope = await request.hub.publish(
         topic, event_type, data, id=event_id, sender=request.principal.user

@@ -56,6 +56,7 @@ class RunningHub:
         }
         self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self.cwd: Path | None = None
         self.log_path = self.data_dir / f"hub-{self.port}.log"
 
     @property
@@ -69,7 +70,7 @@ class RunningHub:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
         log.close()
         deadline = time.monotonic() + timeout
