@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs, then run it: `./scripts/test.sh [pytest args]`.
+# Idempotent: a second run reuses the virtual environment and node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+
+# socket.io-client for the Node tests (skipped with a reason when Node is absent).
+if command -v npm >/dev/null 2>&1 && [ -x scripts/setup-node.sh ]; then
+    scripts/setup-node.sh
+fi
+
+exec .venv/bin/python -m pytest "$@"
