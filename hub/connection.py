@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .auth import Principal
 from .ratelimit import TokenBucket
@@ -25,6 +26,10 @@ class Connection:
     connected_at: float = field(default_factory=time.time)
     subscriptions: set[str] = field(default_factory=set)
     state: dict[str, object] = field(default_factory=dict)
+    #: Highest durable ``seq`` sent on each topic, so no event goes out twice.
+    cursors: dict[str, int] = field(default_factory=dict)
+    #: Live events held per topic while a backlog for it is being sent.
+    catching_up: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     expiry_task: asyncio.Task[None] | None = None
 
     @property

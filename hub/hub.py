@@ -68,7 +68,11 @@ class Hub:
         return sections
 
     def _register_topic_kinds(self) -> None:
-        for plugin, kinds in call_each(self.pm, "hub_topic_kinds", settings=self.settings):
+        results = call_each(self.pm, "hub_topic_kinds", settings=self.settings)
+        # The core's kinds first, so a plugin re-registering one (say `user`) is the one named
+        # as the intruder, whatever order the hooks ran in.
+        results.sort(key=lambda result: not result[0].startswith("hub."))
+        for plugin, kinds in results:
             for kind in kinds:
                 try:
                     self.topics.register(kind, owner=f"plugin {plugin!r}")
@@ -147,16 +151,39 @@ class Hub:
         return connection
 
     async def connected(self, connection: Connection) -> None:
-        """A connection was accepted: subscribe its inbox, welcome it, tell the plugins."""
-        await self.sio.enter_room(connection.id, connection.inbox)
-        connection.subscriptions.add(connection.inbox)
+        """A connection was accepted: subscribe its inbox, welcome it, deliver its queue, tell the plugins."""
+        inbox = connection.inbox
+        # Live inbox events wait until the queued ones are out, so the user sees seq order.
+        connection.catching_up[inbox] = []
+        await self.sio.enter_room(connection.id, inbox)
+        connection.subscriptions.add(inbox)
         self.metrics.connections.set(len(self.connections))
         self._schedule_expiry(connection)
-        await self.send(connection.id, Envelope.build(connection.inbox, "hub.welcome", self._welcome(connection)))
-        # The offline queue: whatever reached the inbox while the user was away.
-        for event in await self.log.pending(connection.user):
-            await self.send(connection.id, event)
+        await self.send(connection.id, Envelope.build(inbox, "hub.welcome", self._welcome(connection)))
+        # The offline queue: whatever reached the inbox and was not acknowledged.
+        await self.catch_up(connection, inbox, await self.log.pending(connection.user))
         await acall_each(self.pm, "hub_connect", hub=self, connection=connection)
+
+    async def catch_up(self, connection: Connection, topic: str, backlog: Any) -> None:
+        """Send ``backlog`` in order, then the live events held meanwhile, each once."""
+        connection.catching_up.setdefault(topic, [])
+        try:
+            for event in backlog:
+                await self._send_durable(connection, event.to_dict())
+            while held := connection.catching_up[topic]:
+                connection.catching_up[topic] = []
+                for data in sorted(held, key=lambda item: item["seq"]):
+                    await self._send_durable(connection, data)
+        finally:
+            # No await between the last check and this: nothing can slip into the buffer unseen.
+            connection.catching_up.pop(topic, None)
+
+    async def _send_durable(self, connection: Connection, data: dict[str, Any]) -> None:
+        topic, seq = data["topic"], data["seq"]
+        if seq <= connection.cursors.get(topic, 0):
+            return
+        connection.cursors[topic] = seq
+        await self.sio.emit(data["type"], data, to=connection.id)
 
     def _welcome(self, connection: Connection) -> dict[str, Any]:
         principal = connection.principal
@@ -218,26 +245,43 @@ class Hub:
         connection = request.connection
         kind = await self.topics.check_subscribe(connection.principal, topic)
         reply: dict[str, Any] = {"topic": topic, "seq": 0, "recovered": False}
-        await self.sio.enter_room(connection.id, topic)
-        connection.subscriptions.add(topic)
-        if kind.durable:
-            if since is not None:
+        if kind.durable and since is not None:
+            # Join first and hold live events, then read the log: every event is
+            # either in the backlog or held (or both, and then sent once).
+            connection.catching_up[topic] = []
+            connection.cursors[topic] = since
+            await self.sio.enter_room(connection.id, topic)
+            connection.subscriptions.add(topic)
+            try:
                 backlog = await self.log.backlog(topic, since)
-                reply.update(seq=backlog.latest_seq, recovered=backlog.complete)
-                events = list(backlog.events)
+            except BaseException:
+                connection.catching_up.pop(topic, None)
+                raise
+            reply.update(seq=backlog.latest_seq, recovered=backlog.complete)
+            events = list(backlog.events)
 
-                async def send_backlog() -> None:
-                    for event in events:
-                        await self.send(connection.id, event)
+            async def send_backlog() -> None:
+                await self.catch_up(connection, topic, events)
 
-                request.then(send_backlog)
-            else:
+            request.then(send_backlog)
+        else:
+            await self.sio.enter_room(connection.id, topic)
+            connection.subscriptions.add(topic)
+            if kind.durable:
                 reply["seq"] = await self.log.latest_seq(topic)
-        if kind.snapshot is not None:
-            snapshot = await await_me_maybe(kind.snapshot(connection.principal, topic))
-            if snapshot is not None:
-                reply["snapshot"] = snapshot
-        await acall_each(self.pm, "hub_subscribe", hub=self, connection=connection, topic=topic)
+                if not kind.inbox and topic not in connection.catching_up:
+                    # Only events newer than the reply's seq are news to this subscriber.
+                    connection.cursors[topic] = max(connection.cursors.get(topic, 0), reply["seq"])
+        try:
+            if kind.snapshot is not None:
+                snapshot = await await_me_maybe(kind.snapshot(connection.principal, topic))
+                if snapshot is not None:
+                    reply["snapshot"] = snapshot
+            await acall_each(self.pm, "hub_subscribe", hub=self, connection=connection, topic=topic)
+        except BaseException:
+            if since is not None:
+                connection.catching_up.pop(topic, None)
+            raise
         return reply
 
     async def unsubscribe(self, connection: Connection, topic: str) -> None:
@@ -245,6 +289,8 @@ class Hub:
         if topic == connection.inbox:
             raise Forbidden("A connection always follows its own inbox.")
         await self.sio.leave_room(connection.id, topic)
+        connection.cursors.pop(topic, None)
+        connection.catching_up.pop(topic, None)
         if topic in connection.subscriptions:
             connection.subscriptions.discard(topic)
             await acall_each(self.pm, "hub_unsubscribe", hub=self, connection=connection, topic=topic)

@@ -99,7 +99,9 @@ def load_plugins(enabled: Iterable[str] | None, defaults: Iterable[tuple[str, ob
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
+        # exc.plugin is the module object; the operator knows the plugin by its entry-point name.
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name!r} is not valid: {exc}") from exc
     return pm
 
 

@@ -18,6 +18,7 @@ from socketio import packet
 
 from . import jsoncodec
 from .config import Settings
+from .delivery import LocalDelivery
 from .envelope import Envelope
 from .errors import HubError, InternalError
 from .hub import Hub
@@ -31,7 +32,10 @@ class HandshakeRefused(socketio.exceptions.ConnectionRefusedError):
 
     def __init__(self, error: HubError) -> None:
         super().__init__(error.message)
-        self.error_args = error.to_wire()
+        wire = error.to_wire()
+        # socket.io-client (JavaScript) exposes the packet's "data" member as the
+        # error's `data`; python-socketio passes the whole packet. Both see code and message.
+        self.error_args = {**wire, "data": wire}
 
 
 class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -98,10 +102,17 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
             await action()
 
 
+class HubManager(LocalDelivery):
+    """The single-process manager: rooms in memory, delivery through :class:`LocalDelivery`."""
+
+
 def build_socket_server(hub: Hub, settings: Settings, cors: Any) -> HubSocketServer:
     """The socket server of ``hub``, configured from ``settings``."""
+    manager = HubManager()
+    manager.hub = hub
     return HubSocketServer(
         hub,
+        client_manager=manager,
         async_mode="asgi",
         json=jsoncodec,
         cors_allowed_origins=cors,
