@@ -71,6 +71,9 @@ class Settings:
     )
     ping_interval: float = _setting(25.0, "Engine.IO ping interval in seconds.", "float")
     ping_timeout: float = _setting(20.0, "Engine.IO ping timeout in seconds.", "float")
+    retention_interval: float = _setting(
+        60.0, "Seconds between two passes that drop events past their kind's retention.", "float"
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     plugin_sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     generated_secret: bool = False
@@ -157,7 +160,12 @@ def load_settings(
         elif env_name in environ:
             values[spec.name] = _convert(spec.name, kind, environ[env_name])
         elif spec.name in file_values:
-            values[spec.name] = _convert(spec.name, kind, file_values[spec.name])
+            raw = file_values[spec.name]
+            # `[plugins.<name>]` tables share the key `plugins` with the list of enabled
+            # plugins: a table holds plugin sections (read below), not that list.
+            if spec.name == "plugins" and isinstance(raw, Mapping):
+                continue
+            values[spec.name] = _convert(spec.name, kind, raw)
     values["plugin_sections"] = _plugin_sections(file_values.get("plugins", {}), environ)
     settings = Settings(**values)
     return _with_dev_defaults(settings)

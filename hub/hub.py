@@ -63,8 +63,11 @@ class Hub:
         sections: dict[str, dict[str, Any]] = {}
         for plugin, defaults in call_each(self.pm, "hub_config_defaults"):
             sections[plugin] = dict(defaults)
-        for plugin, values in self.settings.plugin_sections.items():
-            sections.setdefault(plugin, {}).update(values)
+        known = sorted(set(self.plugins) | set(sections), key=len, reverse=True)
+        for section, values in self.settings.plugin_sections.items():
+            for key, value in values.items():
+                plugin, option = _section_owner(section, key, known)
+                sections.setdefault(plugin, {})[option] = value
         return sections
 
     def _register_topic_kinds(self) -> None:
@@ -98,6 +101,8 @@ class Hub:
     async def start(self) -> None:
         await self.log.start()
         await acall_each(self.pm, "hub_startup", hub=self)
+        if any(kind.durable and (kind.retention.max_age or kind.retention.max_count is not None) for kind in self.topics):
+            self.start_task(self._retention_loop(), name="retention")
         self.started = True
 
     async def stop(self) -> None:
@@ -112,6 +117,17 @@ class Hub:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.log.close()
+
+    async def _retention_loop(self) -> None:
+        """Drop what each durable kind's retention no longer keeps (inbox events still queued stay)."""
+        while True:
+            await asyncio.sleep(self.settings.retention_interval)
+            for kind in list(self.topics):
+                if kind.durable and (kind.retention.max_age or kind.retention.max_count is not None):
+                    try:
+                        await self.log.trim(f"{kind.name}:", kind.retention)
+                    except Exception:
+                        logger.exception("retention pass for %s failed", kind.name)
 
     def start_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         """Run ``coro`` in the background; the hub keeps it referenced and cancels it on shutdown."""
@@ -339,6 +355,23 @@ class Hub:
             database = f"error: {type(exc).__name__}"
         status = "ok" if database == "ok" and self.started else "degraded"
         return {"status": status, "database": database, "broker": "local", "connections": len(self.connections)}
+
+
+def _section_owner(section: str, key: str, known: list[str]) -> tuple[str, str]:
+    """The plugin and key a configured value belongs to.
+
+    Without a file section naming it, ``HUB_PLUGIN_DOC_PROCESSING_MAX_PAGES``
+    reaches the hub as section ``doc``, key ``processing_max_pages``: the config
+    reader cannot know plugin names. The loaded plugins' names (``known``,
+    longest first) settle it.
+    """
+    if section in known:
+        return section, key
+    joined = f"{section}_{key}"
+    for name in known:
+        if joined.startswith(name + "_") and len(joined) > len(name) + 1:
+            return name, joined[len(name) + 1:]
+    return section, key
 
 
 def _iso(timestamp: float) -> str:

@@ -1,1 +1,75 @@
-"""Shared fixtures: the hub's own pytest plugin (hub.testing) provides hub_server and hub_socket."""
+"""Shared fixtures. The hub's own pytest plugin (hub.testing) provides hub_server and hub_socket.
+
+``database_url`` runs a test once on a SQLite file and once on a fresh
+PostgreSQL database. PostgreSQL tests skip with a reason when the server is
+unreachable, and fail instead when HUB_REQUIRE_SERVICES=1 (as in CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES") == "1"
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(_plain(POSTGRES_URL), timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str:
+    """The PostgreSQL admin URL; skips (or fails under HUB_REQUIRE_SERVICES=1) when unreachable."""
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except Exception as exc:  # any failure to reach the server means "not here"
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason + " (HUB_REQUIRE_SERVICES=1)")
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+def migrate(url: str) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}
+    env["HUB_DATABASE_URL"] = url
+    subprocess.run([sys.executable, "-m", "hub", "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def postgres_database(postgres_available: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    name = f"hub_test_{secrets.token_hex(6)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = postgres_available.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database for the hub under test: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+    return str(request.getfixturevalue("postgres_database"))

@@ -1,0 +1,26 @@
+"""A test plugin with a durable, client-publishable kind: ``feed:<key>``.
+
+Anyone may subscribe and publish. Retention keeps the newest
+``HUB_PLUGIN_FEED_KEEP`` events (default: all), so tests can see
+``recovered: false``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hub import Retention, TopicKind, anyone, hookimpl
+
+
+@hookimpl
+def hub_topic_kinds(settings):
+    keep = os.environ.get("HUB_PLUGIN_FEED_KEEP")
+    return [
+        TopicKind(
+            name="feed",
+            can_subscribe=anyone,
+            can_publish=anyone,
+            durable=True,
+            retention=Retention(max_count=int(keep) if keep else None),
+        )
+    ]
