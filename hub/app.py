@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from . import __version__, default_plugins
+from .admin import admin_routes
 from .api import JSONResponse, core_routes
 from .config import Settings, load_settings
 from .errors import HubError, error_body
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> HubApp:
     hub.sio = build_socket_server(hub, settings, origins)
 
     openapi: dict[str, Any] = {}
-    routes: list[BaseRoute] = [*core_routes(hub, openapi)]
+    routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub)]
     for plugin, plugin_routes in call_each(pm, "hub_routes", hub=hub):
         routes.append(Mount(f"/api/{plugin}", routes=list(plugin_routes), name=plugin))
     routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))

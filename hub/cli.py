@@ -62,6 +62,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         ws_per_message_deflate=settings.ws_compression,
         lifespan="on",
         access_log=False,
+        # A long-polling client that left cleanly leaves its last GET pending on the
+        # server until the ping timeout (45 s by default); do not let it hold up a stop.
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -108,6 +111,17 @@ def config_command() -> None:
     """Show every setting: environment variable, default, meaning."""
     for env, default, help_text in settings_reference():
         click.echo(f"{env}  [default: {default or '-'}]\n    {help_text}")
+
+
+from .cli_db import db  # noqa: E402  (a separate module: the db commands)
+
+main.add_command(db)
+
+
+from .cli_admin import events_command, replay_command  # noqa: E402
+
+main.add_command(events_command)
+main.add_command(replay_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

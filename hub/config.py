@@ -166,7 +166,9 @@ def load_settings(
             if spec.name == "plugins" and isinstance(raw, Mapping):
                 continue
             values[spec.name] = _convert(spec.name, kind, raw)
-    values["plugin_sections"] = _plugin_sections(file_values.get("plugins", {}), environ)
+    file_plugins = file_values.get("plugins", {})
+    # `plugins = [...]` (the enabled list) instead of `[plugins.<name>]` tables: no sections.
+    values["plugin_sections"] = _plugin_sections(file_plugins if isinstance(file_plugins, Mapping) else {}, environ)
     settings = Settings(**values)
     return _with_dev_defaults(settings)
 

@@ -3,8 +3,10 @@
 A plugin is a module (or object) registered under the entry-point group
 ``hub.plugins``; the entry point's name is the plugin's name. It implements
 any of these functions, decorated with ``@hookimpl`` (``from hub import
-hookimpl``). Every hook may return a value or an awaitable; the host awaits
-what needs awaiting. See docs/plugins.md for a complete example.
+hookimpl``). The set-up hooks (``hub_config_defaults``, ``hub_topic_kinds``,
+``hub_routes``, ``hub_requests``) run while the app is built and return their
+value directly; the others may be ``async def`` and the host awaits them.
+See docs/plugins.md for a complete example.
 """
 
 from __future__ import annotations

@@ -236,7 +236,13 @@ class Hub:
         connection.expiry_task = self.start_task(self._watch_expiry(connection), name=f"expiry-{connection.id}")
 
     async def _watch_expiry(self, connection: Connection) -> None:
-        """Warn before ``exp``, and close the connection once the token has expired."""
+        """Warn before ``exp``, and close the connection once the token has expired.
+
+        Expired means what the verifier means: past ``exp`` plus the leeway.
+        Closing at ``exp`` itself would drop at once a connection accepted within
+        the leeway (before it could refresh), and a client reconnecting with the
+        same token would be accepted and dropped again, in a loop.
+        """
         expires_at = connection.principal.expires_at
         notice_at = expires_at - self.settings.token_expiring_notice
         await asyncio.sleep(max(0.0, notice_at - time.time()))
@@ -246,9 +252,7 @@ class Hub:
             connection.id,
             Envelope.build(connection.inbox, "hub.token_expiring", {"expires_at": _iso(expires_at)}),
         )
-        # The leeway applies at connect time; a connection past its exp gets none,
-        # otherwise a short-lived token would outlive its own expiry by the leeway.
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await asyncio.sleep(max(0.0, expires_at + self.settings.jwt_leeway - time.time()))
         if connection.id not in self.connections:
             return
         await self.send(connection.id, Envelope.build(connection.inbox, "hub.error", AuthExpired().to_wire()))

@@ -8,6 +8,7 @@ import time, so tests and tools choose what is loaded.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[t
             result = impl.function(**args)
         except Exception as exc:
             raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}") from exc
+        if inspect.isawaitable(result):
+            # Set-up hooks run while the app is built, outside any event loop: an
+            # `async def` one would be silently ignored, so it is refused instead.
+            if inspect.iscoroutine(result):
+                result.close()
+            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} must return its value, not an awaitable")
         if result is not None:
             results.append((impl.plugin_name, result))
     return results

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..envelope import Envelope
 from ..topics import Retention
@@ -29,6 +30,69 @@ class Backlog:
     events: Sequence[Envelope]
     complete: bool
     latest_seq: int
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of the admin event search; every field is optional.
+
+    ``user`` matches events sent by that user and events of that user's inbox.
+    ``ts_from``/``ts_to`` are RFC 3339 strings compared with the events' ``ts``.
+    ``after`` is the ``next`` cursor of a previous page.
+    """
+
+    topic: str | None = None
+    type: str | None = None
+    user: str | None = None
+    ts_from: str | None = None
+    ts_to: str | None = None
+    seq_from: int | None = None
+    seq_to: int | None = None
+    after: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """One admin replay, as recorded: who asked, when, what, and how many events it sent."""
+
+    id: str
+    actor: str
+    requested_at: str
+    filters: dict[str, Any]
+    target_user: str | None
+    count: int
+    dry_run: bool
+
+
+def page_cursor(event: Envelope) -> str:
+    """The cursor after ``event`` in the admin search order (ts, topic, seq)."""
+    return f"{event.ts}|{event.seq}|{event.topic}"
+
+
+def parse_cursor(cursor: str) -> tuple[str, int, str]:
+    ts, seq, topic = cursor.split("|", 2)
+    return ts, int(seq), topic
+
+
+def matches(query: EventQuery, event: Envelope) -> bool:
+    """Whether ``event`` passes ``query``'s filters (the reference semantics of every backend)."""
+    if query.topic is not None and event.topic != query.topic:
+        return False
+    if query.type is not None and event.type != query.type:
+        return False
+    if query.user is not None and event.meta.get("sender") != query.user and event.topic != f"user:{query.user}":
+        return False
+    if query.ts_from is not None and event.ts < query.ts_from:
+        return False
+    if query.ts_to is not None and event.ts > query.ts_to:
+        return False
+    seq = event.seq or 0
+    if query.seq_from is not None and seq < query.seq_from:
+        return False
+    if query.seq_to is not None and seq > query.seq_to:
+        return False
+    return True
 
 
 class EventLog(ABC):
@@ -67,6 +131,18 @@ class EventLog(ABC):
     @abstractmethod
     async def trim(self, topic_prefix: str, retention: Retention) -> int:
         """Drop the events of topics starting with ``topic_prefix`` that retention no longer keeps."""
+
+    @abstractmethod
+    async def query(self, query: EventQuery) -> Sequence[Envelope]:
+        """Stored events matching ``query``, ordered by (ts, seq, topic), at most ``query.limit``."""
+
+    @abstractmethod
+    async def record_replay(self, record: ReplayRecord) -> None:
+        """Keep the record of an admin replay."""
+
+    @abstractmethod
+    async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
+        """The newest replay records first."""
 
     async def health(self) -> str:
         """``"ok"`` or a short reason."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..envelope import Envelope
 from ..topics import Retention
-from .base import Appended, Backlog, EventLog
+from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, matches, parse_cursor
 
 
 class MemoryEventLog(EventLog):
@@ -19,6 +19,7 @@ class MemoryEventLog(EventLog):
         self._latest: dict[str, int] = defaultdict(int)
         self._by_id: dict[tuple[str, str], Envelope] = {}
         self._pending: dict[str, dict[str, Envelope]] = defaultdict(dict)
+        self._replays: list[ReplayRecord] = []
 
     async def append(self, envelope: Envelope, inbox_user: str | None = None) -> Appended:
         existing = self._by_id.get((envelope.topic, envelope.id))
@@ -63,3 +64,17 @@ class MemoryEventLog(EventLog):
             dropped += len(events) - len(keep)
             self._events[topic] = keep
         return dropped
+
+    async def query(self, query: EventQuery) -> Sequence[Envelope]:
+        found = [event for events in self._events.values() for _, event in events if matches(query, event)]
+        found.sort(key=lambda event: (event.ts, event.seq or 0, event.topic))
+        if query.after is not None:
+            after = parse_cursor(query.after)
+            found = [event for event in found if (event.ts, event.seq or 0, event.topic) > after]
+        return found[: query.limit]
+
+    async def record_replay(self, record: ReplayRecord) -> None:
+        self._replays.append(record)
+
+    async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
+        return list(reversed(self._replays))[:limit]
