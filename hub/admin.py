@@ -9,6 +9,7 @@ add up to one recorded replay.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
@@ -87,11 +88,15 @@ async def replay_page(
     else:
         events = list(await hub.log.query(query))
         count = len(events)
+        copies = []
         for event in events:
             target = f"user:{to_user}" if to_user else event.topic
             meta = {key: value for key, value in event.meta.items() if key not in ("replay", "replay_of")}
             meta.update(replay=True, replay_of=event.id, replay_id=replay_id)
-            await hub.publish(target, event.type, event.data, meta=meta)
+            copies.append(hub.publish(target, event.type, event.data, meta=meta))
+        # Started in order, so the event log's group commit numbers the copies in
+        # the originals' order, in a few transactions instead of one per event.
+        await asyncio.gather(*copies)
     record = ReplayRecord(
         id=replay_id,
         actor=actor,

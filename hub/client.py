@@ -1,17 +1,11 @@
-"""A Python client for the hub, on python-socketio's ``AsyncClient``.
-
-::
+"""A Python client for the hub, on python-socketio's ``AsyncClient``::
 
     async with HubClient("http://127.0.0.1:8000", token) as client:
         client.on("order.shipped", handle)
-        await client.subscribe("user:42")
 
-The client sends the token in the handshake's ``auth`` (never the URL),
-waits for ``hub.welcome``, turns error replies into typed exceptions, and
-keeps durable streams whole across reconnections: it remembers the last
-``seq`` of every topic, resubscribes with ``since`` after a reconnect, drops
-durable events it has already handled, and acknowledges inbox events once
-the application's handlers have run without raising.
+It keeps durable streams whole across reconnections: it remembers each topic's
+last ``seq``, resubscribes with ``since``, skips durable events already handled,
+and acknowledges inbox events once the application's handlers ran without raising.
 """
 
 from __future__ import annotations
@@ -60,7 +54,6 @@ class InternalError(HubClientError): ...
 class RequestTimeout(HubClientError, TimeoutError):
     """No reply in time (client side; not a wire code). Also a builtin ``TimeoutError``."""
 
-
 ERRORS: dict[str, type[HubClientError]] = {
     "auth_required": AuthRequired, "auth_invalid": AuthInvalid, "auth_expired": AuthExpired,
     "forbidden": Forbidden, "invalid_topic": InvalidTopic, "unknown_topic": UnknownTopic,
@@ -82,12 +75,8 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class HubClient:
-    """One connection to a hub. ``on()`` handlers may be sync or async.
-
-    Besides the hub's events, handlers may listen to ``client.resubscribed``, a
-    local event carrying the ``subscribe`` reply of each topic resubscribed after
-    a reconnect (``recovered`` false means: resync from the snapshot).
-    """
+    """One connection to a hub. Handlers may also listen to ``client.resubscribed``, a local
+    event with the ``subscribe`` reply of each topic resubscribed after a reconnect."""
 
     def __init__(
         self, url: str, token: str, *, transports: list[str] | None = None,
@@ -118,15 +107,13 @@ class HubClient:
         self._worker: asyncio.Task[Any] | None = None
         self.sio.on("*", self._received)
         self.sio.on("connect_error", self._on_connect_error)
-        self.sio.on("disconnect", self._on_disconnect)
-
-    # Connection -----------------------------------------------------------------
+        self.sio.on("disconnect", lambda *reason: self._welcomed.clear())
 
     async def connect(self) -> dict[str, Any]:
         """Connect and wait for ``hub.welcome``; its data. A refused handshake raises its error."""
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name="hub-client-events")
-        self._connect_error = None
+            self._worker = self._spawn(self._work())
+        self._connect_error, self._closed = None, False
         try:
             # A callable: every reconnection sends the newest token.
             await self.sio.connect(
@@ -159,9 +146,10 @@ class HubClient:
             # (up to 25 s), so a graceful close would wait that long: end the session now.
             await self.sio.eio.disconnect(abort=True)
         await self.sio.shutdown()
-        for task in [*self._tasks, *([self._worker] if self._worker else [])]:
+        tasks, self._worker = list(self._tasks), None
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *([self._worker] if self._worker else []), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __aenter__(self) -> HubClient:
         await self.connect()
@@ -179,16 +167,11 @@ class HubClient:
     def _on_connect_error(self, data: Any = None) -> None:
         self._connect_error = data
 
-    def _on_disconnect(self, *reason: Any) -> None:
-        self._welcomed.clear()
-
-    # Requests -------------------------------------------------------------------
-
     async def request(self, name: str, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send a request (core or plugin, e.g. ``presence.typing``); the reply without ``ok``."""
         timeout = timeout or self.timeout
-        if self._closed:
-            raise Unavailable("unavailable", "The client is closed.")
+        if self._closed or not (self.sio.connected or self.sio.reconnection):
+            raise Unavailable("unavailable", "Not connected to the hub.")
         try:
             # While reconnecting, wait for the new connection instead of failing at once.
             await asyncio.wait_for(self._welcomed.wait(), timeout)
@@ -228,13 +211,13 @@ class HubClient:
     ) -> dict[str, Any]:
         """Publish from this client; ``{id, seq}``. Retries after a timeout reuse the same ``id``."""
         payload = {"topic": topic, "type": type, "data": data or {}, "id": id or uuid.uuid4().hex}
-        for attempt in range(retries + 1):
+        while True:
             try:
                 return await self.request("publish", payload)
             except RequestTimeout:
-                if attempt == retries:
+                if retries <= 0:
                     raise
-        raise AssertionError("unreachable")
+                retries -= 1
 
     async def ack(self, ids: list[str]) -> int:
         """Mark inbox events as delivered (the client does this itself for handled events)."""
@@ -260,8 +243,6 @@ class HubClient:
             for event_id in ids:
                 self._unacked.pop(event_id, None)
 
-    # Events ---------------------------------------------------------------------
-
     def on(self, type: str, handler: Handler) -> Handler:
         """Call ``handler(envelope)`` for every event of ``type`` (``"*"``: every event)."""
         self._handlers.setdefault(type, []).append(handler)
@@ -277,8 +258,8 @@ class HubClient:
         while True:
             event, payload, local = await self._queue.get()
             try:
-                if local:
-                    await self._run_handlers(event, payload)
+                if local:  # client-side events such as client.resubscribed: not for "*"
+                    await self._run_handlers(event, payload, self._handlers.get(event, []))
                 else:
                     await self._handle_envelope(event, payload)
             except Exception:
@@ -308,10 +289,14 @@ class HubClient:
         elif own_inbox:
             self._failed.add((topic, seq))  # left unacknowledged: the hub delivers it again
 
-    async def _run_handlers(self, event: str, payload: dict[str, Any]) -> bool:
-        """Run the handlers of ``event``; False if any raised."""
+    async def _run_handlers(
+        self, event: str, payload: dict[str, Any], handlers: list[Handler] | None = None
+    ) -> bool:
+        """Run the handlers of ``event`` (by default with those of ``"*"``); False if any raised."""
+        if handlers is None:
+            handlers = [*self._handlers.get(event, []), *self._handlers.get("*", [])]
         ok = True
-        for handler in [*self._handlers.get(event, []), *self._handlers.get("*", [])]:
+        for handler in handlers:
             try:
                 await _maybe_await(handler(payload))
             except Exception:

@@ -277,7 +277,11 @@ class Hub:
             except BaseException:
                 connection.catching_up.pop(topic, None)
                 raise
-            reply.update(seq=backlog.latest_seq, recovered=backlog.complete)
+            if since > backlog.latest_seq:
+                # The client saw more than this log holds (a restored or reset
+                # database): it must resync, and later seqs must still reach it.
+                connection.cursors[topic] = backlog.latest_seq
+            reply.update(seq=backlog.latest_seq, recovered=backlog.complete and since <= backlog.latest_seq)
             events = list(backlog.events)
 
             async def send_backlog() -> None:

@@ -94,8 +94,11 @@ def test_cli_events_and_replay_with_progress(hub: RunningHub, tmp_path: Path) ->
     import asyncio
 
     async def seed() -> None:
-        for n in range(450):
-            await hub.publish("user:eve", "bulk.item", {"n": n})
+        async with hub.http() as http:
+            for n in range(450):
+                response = await http.post("/api/publish", json={"topic": "user:eve", "type": "bulk.item", "data": {"n": n}},
+                                           headers=hub.headers())
+                assert response.status_code == 201
 
     asyncio.run(seed())
     env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}

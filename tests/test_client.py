@@ -214,7 +214,9 @@ async def test_inbox_events_are_acknowledged_only_when_handlers_succeed(
 
 async def test_redelivered_events_reach_handlers_once(hub: RunningHub, clients: list[HubClient]) -> None:
     # A long ack delay: the events are handled but not yet acknowledged when the network drops.
-    client = await connect(clients, hub, hub.token("gus"), ack_delay=3600, **FAST_RECONNECT)
+    client = await connect(
+        clients, hub, hub.token("gus"), transports=["websocket"], ack_delay=3600, **FAST_RECONNECT
+    )
     received = Inbox()
     client.on("job.step", received)
     welcomes = Inbox()

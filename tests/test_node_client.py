@@ -138,26 +138,31 @@ def test_hub_client_inbox_errors_acks_and_reconnects(node: str, hub: RunningHub,
     for error in errors.values():
         assert error["name"] == "HubError" and error["message"]
 
-    e1, e2, e3, e4 = (result[name] for name in ("e1", "e2", "e3", "e4"))
-    assert [e1["seq"], e2["seq"], e3["seq"], e4["seq"]] == [1, 2, 3, 4]
+    e0, e1, e2, e3, e4 = (result[name] for name in ("e0", "e1", "e2", "e3", "e4"))
+    assert [e0["seq"], e1["seq"], e2["seq"], e3["seq"], e4["seq"]] == [1, 2, 3, 4, 5]
+    # e0's handler threw at first delivery and again at each reconnection's redelivery.
+    assert result["handler_errors"] == ["handler failed on purpose"] * 3
     # Each event reached the handler exactly once, in order, with its data,
     # although e2 was sent twice after the reconnect (offline queue and backlog).
     assert [(event["id"], event["seq"], event["data"]) for event in result["seen"]] == [
-        (e1["id"], 1, {"n": 1}), (e2["id"], 2, {"n": 2}), (e3["id"], 3, {"n": 3}),
+        (e1["id"], 2, {"n": 1}), (e2["id"], 3, {"n": 2}), (e3["id"], 4, {"n": 3}),
     ]
     assert all(event["topic"] == inbox for event in result["seen"])
 
     # After each reconnect the client resubscribed with since = the last seq it had seen.
     assert result["resubscribed_manual"]["topic"] == inbox
-    assert result["resubscribed_manual"]["since"] == 1
+    assert result["resubscribed_manual"]["since"] == 2
     assert result["resubscribed_manual"]["reply"]["recovered"] is True
-    assert result["resubscribed_drop"]["since"] == 2
-    assert {"topic": inbox, "since": 1} in result["resubscribe_payloads"]
+    assert result["resubscribed_drop"]["since"] == 3
     assert {"topic": inbox, "since": 2} in result["resubscribe_payloads"]
-    assert result["last_seq"] == 3
+    assert {"topic": inbox, "since": 3} in result["resubscribe_payloads"]
+    assert result["last_seq"] == 4
 
-    # e1 to e3 were acknowledged: a new connection's offline queue starts with e4.
-    assert result["first_queued"]["id"] == e4["id"]
+    # e1 to e3 were acknowledged after their handler ran; e0, whose handler threw,
+    # was not: a new connection's offline queue is e0 then e4.
+    assert [(event["type"], event["id"]) for event in result["queued"]] == [
+        ("test.fail", e0["id"]), ("test.hello", e4["id"]),
+    ]
 
 
 def test_hub_client_loaded_as_a_browser_script(node: str, hub: RunningHub) -> None:

@@ -195,12 +195,16 @@ class SqlEventLog(EventLog):
 
     async def _lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
         """``{topic: latest_seq}`` with each topic's counter row locked for this transaction."""
-        insert: Any
+        rows_in = [{"topic": topic, "latest_seq": 0} for topic in topics]
+        statement: Any
         if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            statement = postgresql_insert(db.topic_seqs).values(rows_in)
         else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(db.topic_seqs).values([{"topic": topic, "latest_seq": 0} for topic in topics])
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(db.topic_seqs).values(rows_in)
         # A no-op update still takes the row lock (waiting for any holder), and
         # RETURNING hands back the value committed by that holder.
         statement = statement.on_conflict_do_update(
@@ -318,11 +322,15 @@ class SqlEventLog(EventLog):
             return [_envelope(row) for row in await connection.execute(statement)]
 
     async def record_replay(self, record: ReplayRecord) -> None:
+        # A long replay goes page by page under one id: its record is updated, not duplicated.
+        values = dict(
+            actor=record.actor, requested_at=record.requested_at, filters=record.filters,
+            target_user=record.target_user, count=record.count, dry_run=record.dry_run,
+        )
         async with self.engine.begin() as connection:
-            await connection.execute(sa.insert(db.replays).values(
-                id=record.id, actor=record.actor, requested_at=record.requested_at, filters=record.filters,
-                target_user=record.target_user, count=record.count, dry_run=record.dry_run,
-            ))
+            updated = await connection.execute(sa.update(db.replays).where(db.replays.c.id == record.id).values(**values))
+            if not updated.rowcount:
+                await connection.execute(sa.insert(db.replays).values(id=record.id, **values))
 
     async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
         columns = [db.replays.c[name] for name in

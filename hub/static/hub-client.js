@@ -28,7 +28,9 @@
  *   - it drops durable events it has already handled (same topic, seq not newer),
  *     which a reconnect can deliver twice (inbox redelivery plus `since` backlog);
  *   - inbox events (`user:...` topics with a seq) are acknowledged, in batches,
- *     once every handler has run without throwing;
+ *     once every handler has run without throwing; when one throws (or its
+ *     promise rejects) the event stays queued on the hub, and its redelivery on
+ *     the next connection runs the handlers again;
  *   - `hub.token_expiring` is answered with `auth.refresh` when a `getToken`
  *     callback was given, and reconnections always use the latest token.
  */
@@ -131,10 +133,12 @@
       this._handlers = new Map(); // type -> Set of handlers
       this._topics = new Map(); // subscribed topic -> {since: baseline seq from the hub}
       this._lastSeq = new Map(); // topic -> highest seq handled
+      this._failed = new Set(); // inbox event ids whose handlers failed: tried again on redelivery
       this._ackQueue = [];
       this._ackTimer = null;
       this._connectedBefore = false;
       this._readyWaiters = [];
+      this._refusal = null; // the HubError of a refused handshake, until the next connect
 
       var io = options.io || loadIo();
       if (typeof io !== "function") {
@@ -192,6 +196,7 @@
     /** Resolve with the hub.welcome data once connected; reject if the handshake is refused. */
     ready() {
       if (this.welcome && this.socket.connected) return Promise.resolve(this.welcome);
+      if (this._refusal && !this.socket.active) return Promise.reject(this._refusal);
       var self = this;
       return new Promise(function (resolve, reject) {
         self._readyWaiters.push({ resolve: resolve, reject: reject });
@@ -220,6 +225,7 @@
 
       socket.on("connect", function () {
         var reconnect = self._connectedBefore;
+        self._refusal = null;
         self._connectedBefore = true;
         self._emitLocal("connect", { reconnect: reconnect });
         if (reconnect) self._resubscribeAll();
@@ -267,6 +273,7 @@
     }
 
     _failReady(error) {
+      this._refusal = error;
       var waiters = this._readyWaiters;
       this._readyWaiters = [];
       waiters.forEach(function (w) {
@@ -296,37 +303,50 @@
 
       if (durable && !replay) {
         var last = this._lastSeq.get(topic);
-        if (last !== undefined && seq <= last) {
+        if (last === undefined || seq > last) {
+          this._lastSeq.set(topic, seq);
+        } else if (!this._failed.has(envelope.id)) {
           // Already handled (a reconnect can bring it twice); still acknowledge
           // an inbox event, since the hub re-sends it until it is acknowledged.
           if (inboxEvent) this._queueAck(envelope.id);
           return;
         }
-        this._lastSeq.set(topic, seq);
+        // else: a redelivery of an event whose handler failed: give it another try.
       }
 
       var handlers = []
         .concat(Array.from(this._handlers.get(type) || []))
         .concat(Array.from(this._handlers.get("*") || []));
       var self = this;
-      var results = handlers.map(function (handler) {
-        try {
-          return Promise.resolve(handler(envelope.data, envelope));
-        } catch (err) {
-          return Promise.reject(err);
-        }
+      var failed = 0;
+      // Each handler's outcome, never rejecting (Promise.allSettled is not ES2017).
+      var outcomes = handlers.map(function (handler) {
+        return new Promise(function (resolve) {
+          resolve(handler(envelope.data, envelope));
+        }).catch(function (err) {
+          failed += 1;
+          self._emitLocal("error", err);
+        });
       });
       // Acknowledge an inbox event only once every handler has finished without
       // failing; otherwise the hub delivers it again on the next connection.
-      Promise.allSettled(results).then(function (outcomes) {
-        var failed = outcomes.filter(function (o) {
-          return o.status === "rejected";
-        });
-        failed.forEach(function (o) {
-          self._emitLocal("error", o.reason);
-        });
-        if (inboxEvent && failed.length === 0) self._queueAck(envelope.id);
+      Promise.all(outcomes).then(function () {
+        if (!inboxEvent) return;
+        if (failed === 0) {
+          self._failed.delete(envelope.id);
+          self._queueAck(envelope.id);
+        } else {
+          self._rememberFailed(envelope.id);
+        }
       });
+    }
+
+    _rememberFailed(id) {
+      this._failed.add(id);
+      if (this._failed.size > 1000) {
+        // Forget the oldest (a Set iterates in insertion order).
+        this._failed.delete(this._failed.values().next().value);
+      }
     }
 
     // Requests ----------------------------------------------------------------

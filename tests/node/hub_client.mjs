@@ -61,6 +61,20 @@ run(async () => {
   result.transport = hub.socket.io.engine.transport.name;
   result.subscribe = await hub.subscribe(INBOX);
 
+  // (0) A handler that throws: its inbox event is not acknowledged (see (5)).
+  const handlerErrors = [];
+  hub.on("error", (err) => handlerErrors.push(String(err && err.message)));
+  hub.on("test.fail", () => {
+    throw new Error("handler failed on purpose");
+  });
+  const e0 = await servicePublish(SERVICE_TOKEN, { topic: INBOX, type: "test.fail", data: {}, id: `e0-${runId}` });
+  await waitFor("the handler's error", (settle) => {
+    const check = () => (handlerErrors.length ? settle(true) : setTimeout(check, 10));
+    check();
+  });
+  result.e0 = e0;
+  result.handler_errors = handlerErrors;
+
   // (1) An event a service publishes reaches the handler, which the client then acknowledges.
   const e1 = await servicePublish(SERVICE_TOKEN, { topic: INBOX, type: "test.hello", data: { n: 1 }, id: `e1-${runId}` });
   await untilSeen(e1.id);
@@ -104,11 +118,17 @@ run(async () => {
   result.last_seq = hub.lastSeq(INBOX);
   await hub.close();
 
-  // (5) Everything acknowledged: with the user offline, publish e4; a fresh
-  // connection's offline queue (sent in seq order) then starts with e4.
+  // (5) Only e0 is left unacknowledged: with the user offline, publish e4; a
+  // fresh connection's offline queue (sent in seq order) is then e0, e4.
   const e4 = await servicePublish(SERVICE_TOKEN, { topic: INBOX, type: "test.hello", data: { n: 4 }, id: `e4-${runId}` });
   const raw = io(HUB_URL, { transports: ["websocket"], auth: { token: TOKEN }, reconnection: false, forceNew: true });
-  result.first_queued = await waitFor("the offline queue", (settle) => raw.on("test.hello", settle));
+  const queued = [];
+  result.queued = await waitFor("the offline queue", (settle) =>
+    raw.onAny((type, envelope) => {
+      if (type.startsWith("test.")) queued.push({ type, id: envelope.id, seq: envelope.seq });
+      if (queued.length === 2) settle(queued);
+    })
+  );
   raw.disconnect();
   result.e4 = e4;
   result.seen = seen;
