@@ -18,9 +18,16 @@ from .hookspecs import hookimpl
 from .requests import ClientRequest
 from .topics import Retention, TopicKind, anyone, nobody, owner_or_admin, with_roles
 
+from .api import JSONResponse, read_json  # noqa: E402
+from .config import Settings  # noqa: E402
+from .envelope import utc_timestamp  # noqa: E402
+from .hub import Hub  # noqa: E402
+from .openapi import describe  # noqa: E402
+
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Envelope",
     "Forbidden", "HubError", "InternalError", "InvalidMessage", "InvalidTopic", "NotFound", "Principal",
     "RateLimited", "Retention", "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
+    "Hub", "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
 ]

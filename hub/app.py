@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import __version__, default_plugins
@@ -50,8 +50,11 @@ def create_app(settings: Settings | None = None) -> HubApp:
 
     openapi: dict[str, Any] = {}
     routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub)]
-    for plugin, plugin_routes in call_each(pm, "hub_routes", hub=hub):
-        routes.append(Mount(f"/api/{plugin}", routes=list(plugin_routes), name=plugin))
+    for plugin, returned in call_each(pm, "hub_routes", hub=hub):
+        plugin_routes = list(returned)
+        routes.extend(_contract_routes(plugin, plugin_routes, routes))
+        own = [route for route in plugin_routes if not _is_contract_route(route)]
+        routes.append(Mount(f"/api/{plugin}", routes=own, name=plugin))
     routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
     openapi.update(build_openapi(routes, "hub", __version__))
 
@@ -96,6 +99,31 @@ def create_app(settings: Settings | None = None) -> HubApp:
     app = HubApp(hub.sio, other_asgi_app=starlette, socketio_path="socket.io")
     app.hub = hub
     return app
+
+
+def _is_contract_route(route: BaseRoute) -> bool:
+    return isinstance(route, Route) and route.path.startswith("/api/")
+
+
+def _contract_routes(plugin: str, plugin_routes: list[BaseRoute], taken: list[BaseRoute]) -> list[Route]:
+    """A plugin's routes at absolute ``/api/...`` paths that the contract gives it (``POST /api/uploads``).
+
+    They may not shadow a core route, the admin routes or another plugin's prefix.
+    """
+    claimed: list[Route] = []
+    for route in plugin_routes:
+        if not _is_contract_route(route):
+            continue
+        assert isinstance(route, Route)
+        clash = route.path.startswith("/api/admin/") or any(
+            (isinstance(other, Route) and other.path == route.path)
+            or (isinstance(other, Mount) and (route.path + "/").startswith(other.path + "/"))
+            for other in taken
+        )
+        if clash:
+            raise PluginError(f"plugin {plugin!r}: the route {route.path} is already taken")
+        claimed.append(route)
+    return claimed
 
 
 __all__ = ["HubApp", "PluginError", "create_app"]

@@ -31,6 +31,10 @@ class Connection:
     #: Live events held per topic while a backlog for it is being sent.
     catching_up: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     expiry_task: asyncio.Task[None] | None = None
+    #: Why the connection ended, once it has: ``client`` (a clean disconnect by
+    #: the client), ``server``, or ``lost`` (transport closed or ping timeout:
+    #: the client may come back soon).
+    disconnect_reason: str | None = None
 
     @property
     def user(self) -> str:

@@ -52,6 +52,9 @@ def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
 def hub_routes(hub: Hub) -> list[BaseRoute]:
     """Starlette routes of this plugin, mounted under ``/api/<plugin>/``.
 
+    A route whose path starts with ``/api/`` is served at that path instead:
+    for a route the wire contract names outside the prefix (``POST /api/uploads``).
+    It may not take a path the core or another plugin already serves.
     Called once when the app is built. Endpoints authenticate with
     ``await hub.authenticate(request)``; a raised ``HubError`` becomes the
     contract's JSON error. An endpoint's docstring is its OpenAPI summary.
@@ -94,6 +97,17 @@ def hub_disconnect(hub: Hub, connection: Connection) -> None:
 
     ``connection.subscriptions`` still lists the topics it had; the hub
     does not call ``hub_unsubscribe`` for them.
+    """
+
+
+@hookspec
+def hub_authorize_subscribe(hub: Hub, connection: Connection, topic: str) -> bool | None:
+    """Called before a subscription that the topic kind's policy allowed; may refuse it.
+
+    Return ``False`` to refuse (the client gets ``forbidden``), ``True`` or
+    ``None`` to have no objection. Every plugin is asked, so an application
+    plugin can narrow another plugin's kinds (for example, let only a chat's
+    members join its ``presence:`` room). May be async.
     """
 
 

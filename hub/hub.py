@@ -20,7 +20,7 @@ from .auth import Principal, TokenVerifier, bearer_token, token_from_handshake
 from .config import Settings
 from .connection import Connection
 from .envelope import Envelope, utc_timestamp
-from .errors import AuthExpired, Forbidden, HubError
+from .errors import AuthExpired, Forbidden, HubError, Unavailable
 from .eventlog import EventLog
 from .metrics import HubMetrics
 from .plugins import PluginError, acall_each, call_each, plugin_names
@@ -52,6 +52,11 @@ class Hub:
         self.plugins = plugin_names(pm)
         self._plugin_config = self._build_plugin_config()
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Python APIs that plugins offer each other, by name (e.g. ``"notifications"``).
+        #: A plugin provides one in ``hub_startup``; users look it up with
+        #: ``hub.services.get(name)`` and carry on without it when it is absent,
+        #: so no plugin imports another.
+        self.services: dict[str, Any] = {}
         self._register_topic_kinds()
         self.dispatcher = Dispatcher(self, self._collect_requests())
         self.sio: HubSocketServer  # set by the app factory, which builds the socket server
@@ -93,6 +98,18 @@ class Hub:
                     raise PluginError(f"plugin {plugin!r}: request name {action!r} must match {PLUGIN_REQUEST}")
                 handlers[f"{prefix}.{action}"] = handler
         return handlers
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy ``AsyncEngine`` of the event store, for plugins with tables of their own.
+
+        Their tables come from revisions in ``migrations/``. Raises
+        :class:`Unavailable` on a store without SQL (``memory://``).
+        """
+        engine = getattr(self.log, "engine", None)
+        if engine is None:
+            raise Unavailable("This hub's store has no SQL database (HUB_DATABASE_URL=memory://).")
+        return engine
 
     def plugin_config(self, plugin: str) -> Mapping[str, Any]:
         """A plugin's configuration: its defaults, overridden by the operator's settings."""
@@ -214,10 +231,11 @@ class Hub:
             "plugins": self.plugins,
         }
 
-    async def disconnected(self, sid: str) -> None:
+    async def disconnected(self, sid: str, reason: str = "lost") -> None:
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
+        connection.disconnect_reason = reason
         if connection.expiry_task:
             connection.expiry_task.cancel()
         self.metrics.connections.set(len(self.connections))
@@ -264,6 +282,9 @@ class Hub:
         """Subscribe a connection (policy checked); the ``subscribe`` reply."""
         connection = request.connection
         kind = await self.topics.check_subscribe(connection.principal, topic)
+        verdicts = await acall_each(self.pm, "hub_authorize_subscribe", hub=self, connection=connection, topic=topic)
+        if any(verdict is False for _, verdict in verdicts):
+            raise Forbidden(f"You may not subscribe to {topic}.")
         reply: dict[str, Any] = {"topic": topic, "seq": 0, "recovered": False}
         if kind.durable and since is not None:
             # Join first and hold live events, then read the log: every event is

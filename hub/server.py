@@ -84,7 +84,7 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._accepted.pop(sid, None)
-        await self.hub.disconnected(sid)
+        await self.hub.disconnected(sid, _reason(reason))
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
@@ -100,6 +100,16 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
             await self.hub.send(sid, Envelope.build(connection.inbox, "hub.error", error))
         for action in after_reply:
             await action()
+
+
+def _reason(reason: Any) -> str:
+    """python-socketio's disconnect reason, as ``client``, ``server`` or ``lost``."""
+    reasons = socketio.AsyncServer.reason
+    if reason == reasons.CLIENT_DISCONNECT:
+        return "client"
+    if reason == reasons.SERVER_DISCONNECT:
+        return "server"
+    return "lost"
 
 
 class HubManager(LocalDelivery):

@@ -167,6 +167,15 @@ async def test_topic_kind_gives_a_snapshot_and_carries_client_publishes(echo_hub
     assert event["meta"]["sender"] == "alice"
 
 
+async def test_authorize_subscribe_hook_narrows_a_kind(echo_hub: RunningHub, connect: Any) -> None:
+    user = await connect(echo_hub, "carol")
+    admin = await connect(echo_hub, "root", ("admin",))
+    refused = await user.call("subscribe", {"topic": "echo:private-board"})
+    assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+    assert (await admin.call("subscribe", {"topic": "echo:private-board"}))["ok"] is True
+    assert (await user.call("subscribe", {"topic": "echo:public-board"}))["ok"] is True
+
+
 async def test_plugin_request_replies_and_publishes_its_event(echo_hub: RunningHub, connect: Any) -> None:
     alice = await connect(echo_hub, "alice")
     bob = await connect(echo_hub, "bob")
