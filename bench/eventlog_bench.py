@@ -24,7 +24,7 @@ from hub.envelope import Envelope
 from hub.eventlog.sql import SqlEventLog
 
 USERS = 1000
-PUBLISHERS = 100
+PUBLISHERS = int(__import__("os").environ.get("BENCH_PUBLISHERS", "100"))
 
 
 async def run(url: str, events: int) -> float:
