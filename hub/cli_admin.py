@@ -8,6 +8,7 @@ mode one is minted from the development secret).
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -65,7 +66,7 @@ def _filters(**values: Any) -> dict[str, Any]:
 @click.option("--limit", default=50, show_default=True, help="How many events to show.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON envelope per line.")
 @click.pass_context
-def events_command(ctx: click.Context, url: str | None, token: str | None, limit: int, as_json: bool, **filters: Any) -> None:
+def events_command(ctx: click.Context, /, url: str | None, token: str | None, limit: int, as_json: bool, **filters: Any) -> None:
     """Search the event log of a running hub."""
     params = _filters(**filters)
     shown = 0
@@ -94,7 +95,7 @@ def events_command(ctx: click.Context, url: str | None, token: str | None, limit
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def replay_command(
-    ctx: click.Context, url: str | None, token: str | None, to_user: str | None, dry_run: bool, yes: bool, **filters: Any
+    ctx: click.Context, /, url: str | None, token: str | None, to_user: str | None, dry_run: bool, yes: bool, **filters: Any
 ) -> None:
     """Replay past events of a running hub, with a progress bar."""
     body = _filters(**filters)
@@ -111,7 +112,8 @@ def replay_command(
         if not yes:
             click.confirm(f"Replay {total} event(s)?", abort=True)
         replay_id, after, sent = None, None, 0
-        with click.progressbar(length=total, label="replaying", file=click.get_text_stream("stderr")) as bar:
+        bar: Any
+        with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
             while True:
                 request = {**body, "limit": 200, **({"after": after} if after else {}),
                            **({"replay_id": replay_id} if replay_id else {})}

@@ -56,6 +56,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
             if sid in skip:
                 continue
             if gated:
+                assert isinstance(topic, str) and isinstance(seq, int)
                 connection = self.hub.connections.get(sid)
                 if connection is not None and not admit_live(connection, topic, seq, data):
                     continue

@@ -8,10 +8,12 @@ merged into the operation), for example a request body schema.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Mount, Route
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -69,11 +71,11 @@ def build_openapi(routes: Iterable[BaseRoute], title: str, version: str) -> dict
     }
 
 
-def describe(**operation: Any) -> Any:
+def describe(**operation: Any) -> Callable[[Endpoint], Endpoint]:
     """Decorator adding OpenAPI details to an endpoint: ``@describe(requestBody=...)``."""
 
-    def mark(endpoint: Any) -> Any:
-        endpoint.openapi = operation
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.openapi = operation  # type: ignore[attr-defined]
         return endpoint
 
     return mark

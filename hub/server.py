@@ -27,7 +27,7 @@ logger = logging.getLogger("hub.server")
 _packet_size: contextvars.ContextVar[int] = contextvars.ContextVar("hub_packet_size", default=0)
 
 
-class HandshakeRefused(socketio.exceptions.ConnectionRefusedError):
+class HandshakeRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
     """Refuses a connection with the contract's ``{"code", "message"}`` as ``connect_error`` data."""
 
     def __init__(self, error: HubError) -> None:
