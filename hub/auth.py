@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -135,9 +136,13 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         raise AuthInvalid("The token's 'roles' must be a list of strings.")
     if name is not None and not isinstance(name, str):
         raise AuthInvalid("The token's 'name' must be a string.")
-    return Principal(
-        user=sub, roles=tuple(roles), name=name, expires_at=float(claims["exp"]), claims=dict(claims)
-    )
+    expires_at = float(claims["exp"])
+    try:
+        # The welcome reports it as a date; one past year 9999 cannot be written.
+        datetime.fromtimestamp(expires_at, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise AuthInvalid("The token's 'exp' is out of range.") from None
+    return Principal(user=sub, roles=tuple(roles), name=name, expires_at=expires_at, claims=dict(claims))
 
 
 def token_from_handshake(auth: Any, environ: Mapping[str, Any]) -> str | None:

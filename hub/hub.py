@@ -191,8 +191,9 @@ class Hub:
         await self.sio.enter_room(connection.id, inbox)
         connection.subscriptions.add(inbox)
         self.metrics.connections.set(len(self.connections))
-        self._schedule_expiry(connection)
         await self.send(connection.id, Envelope.build(inbox, "hub.welcome", self._welcome(connection)))
+        # After the welcome, so a client always hears hello before hub.token_expiring.
+        self._schedule_expiry(connection)
         # The offline queue: whatever reached the inbox and was not acknowledged.
         await self.catch_up(connection, inbox, await self.log.pending(connection.user))
         await acall_each(self.pm, "hub_connect", hub=self, connection=connection)
