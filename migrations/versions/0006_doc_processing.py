@@ -1,0 +1,45 @@
+"""doc_processing plugin: document jobs, their state and their queue.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-24
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "doc_processing_jobs",
+        sa.Column("document_id", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(255), nullable=False),
+        sa.Column("processor", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("stage", sa.String(64), nullable=True),
+        sa.Column("progress", sa.Float, nullable=False),
+        sa.Column("message", sa.Text, nullable=True),
+        sa.Column("result", sa.JSON, nullable=True),
+        sa.Column("error", sa.JSON, nullable=True),
+        sa.Column("file_path", sa.Text, nullable=True),
+        sa.Column("filename", sa.String(500), nullable=True),
+        sa.Column("content_type", sa.String(255), nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("worker", sa.String(255), nullable=True),
+        sa.Column("lease_until", sa.Float, nullable=True),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("updated_at", sa.String(40), nullable=False),
+    )
+    op.create_index("ix_doc_processing_jobs_queue", "doc_processing_jobs", ["state", "lease_until"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_doc_processing_jobs_queue", table_name="doc_processing_jobs")
+    op.drop_table("doc_processing_jobs")

@@ -1,0 +1,173 @@
+"""The uploads service: who may follow ``upload:<id>``, what a subscriber sees, and one upload's run."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub import Conflict, HubError, InternalError, InvalidMessage, InvalidTopic, Principal, Unavailable
+
+from . import records as states
+from .progress import ProgressReporter
+from .records import UploadRecords
+from .sniff import EXTENSIONS, parse_allowed
+from .storage import Storage, open_storage
+from .storage.local import uploads_dir
+
+if TYPE_CHECKING:
+    from hub import Hub
+
+NAME = "upload_progress"
+KIND = "upload"
+logger = logging.getLogger("hub.upload_progress")
+
+DEFAULTS: dict[str, Any] = {
+    "storage": "local",
+    "max_bytes": 100 * 1024 * 1024,
+    "allowed_types": "application/pdf,image/png,image/jpeg,image/gif,image/tiff,image/webp",
+    "directory": "",
+    "public_url": "",
+    "chunk_size": 6_000_000,
+    "resource_type": "auto",
+    "folder": "",
+    "progress_interval": 0.1,
+}
+
+
+def parse_upload_id(value: Any, error: type[HubError] = InvalidMessage) -> str:
+    """An upload id: a UUID in its canonical lower-case form (so one upload has one topic)."""
+    try:
+        canonical = str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        canonical = None
+    if canonical is None or canonical != value:
+        raise error("An upload id is a UUID in lower case, like 3f2b9c1e-8d4a-4e7b-9a51-0c6d2e8f7a13.")
+    return canonical
+
+
+class UploadService:
+    """Everything the plugin's hooks, policy and routes share; set up when the hub starts."""
+
+    def __init__(self) -> None:
+        self.hub: Hub | None = None
+        self.records: UploadRecords | None = None
+        self.storage: Storage | None = None
+        #: The latest progress tick of each upload running in this process, for snapshots.
+        self.in_flight: dict[str, dict[str, Any]] = {}
+
+    def configure(self, hub: Hub) -> None:
+        config: Mapping[str, Any] = hub.plugin_config(NAME)
+        self.hub = hub
+        self.max_bytes = int(config["max_bytes"])
+        self.allowed = parse_allowed(config["allowed_types"])
+        self.interval = float(config["progress_interval"])
+        self.public_url = str(config.get("public_url") or "").rstrip("/")
+        data_dir = Path(hub.settings.data_dir).resolve()
+        self.files_dir = uploads_dir(config, data_dir)
+        self.partial_dir = self.files_dir / ".partial"
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = open_storage(config, data_dir)
+        try:
+            self.records = UploadRecords(hub.engine)
+        except Unavailable:
+            # memory:// has no SQL database: the hub runs, uploads answer "unavailable".
+            logger.warning("upload_progress: no SQL database, uploads are unavailable")
+
+    def require_records(self) -> UploadRecords:
+        if self.records is None:
+            raise Unavailable("Uploads need the hub's SQL database.")
+        return self.records
+
+    async def get(self, upload_id: str) -> dict[str, Any] | None:
+        """An upload's latest state (the topic's snapshot without live progress), or None."""
+        return await self.require_records().get(upload_id)
+
+    # Topic policy and snapshot -----------------------------------------------------
+
+    async def can_subscribe(self, principal: Principal, key: str) -> bool:
+        """The owner and admins. An id nobody owns yet becomes the subscriber's (state ``pending``)."""
+        upload_id = parse_upload_id(key, InvalidTopic)
+        records = self.require_records()
+        if principal.is_admin:
+            return True
+        owner = await records.owner(upload_id)
+        if owner is None:
+            owner = await records.claim_pending(upload_id, principal.user)
+        return owner == principal.user
+
+    async def snapshot(self, principal: Principal, topic: str) -> dict[str, Any] | None:
+        upload_id = topic.partition(":")[2]
+        row = await self.require_records().get(upload_id)
+        if row is None:
+            return None
+        if upload_id in self.in_flight and row["state"] not in states.FINAL_STATES:
+            row["progress"] = dict(self.in_flight[upload_id])
+        return row
+
+    # One upload -------------------------------------------------------------------
+
+    async def begin(self, principal: Principal, requested: str | None, filename: str | None) -> Upload:
+        """Claim the upload's id (the client's, or a new one) and announce it."""
+        upload_id = parse_upload_id(requested) if requested is not None else str(uuid.uuid4())
+        if not await self.require_records().start(upload_id, principal.user, filename):
+            raise Conflict(f"The upload id {upload_id} is already taken.")
+        assert self.hub is not None and self.storage is not None
+        return Upload(self, upload_id, principal.user, filename)
+
+    def storage_name(self, content_type: str) -> str:
+        return f"{uuid.uuid4().hex}.{EXTENSIONS[content_type]}"
+
+
+class Upload:
+    """One upload under way: its events and its row."""
+
+    def __init__(self, service: UploadService, upload_id: str, owner: str, filename: str | None) -> None:
+        assert service.hub is not None and service.storage is not None and service.records is not None
+        self.service = service
+        self.hub = service.hub
+        self.records = service.records
+        self.id = upload_id
+        self.owner = owner
+        self.filename = filename
+        self.topic = f"{KIND}:{upload_id}"
+        self.reporter = ProgressReporter(self._emit_progress, service.storage.split, service.interval)
+        self.finished = False
+
+    async def _emit_progress(self, data: dict[str, Any]) -> None:
+        self.service.in_flight[self.id] = data
+        await self.hub.publish(self.topic, "upload.progress", data)
+
+    async def started(self, total: int | None) -> None:
+        await self.hub.publish(
+            self.topic, "upload.started", {"upload_id": self.id, "filename": self.filename, "total": total}
+        )
+
+    async def storing(self, size: int, content_type: str) -> None:
+        await self.records.update(self.id, state=states.STORING, bytes=size, content_type=content_type)
+
+    async def completed(self, stored: dict[str, Any]) -> None:
+        await self.records.update(
+            self.id, state=states.COMPLETED, url=stored["url"], public_id=stored["public_id"], bytes=stored["bytes"],
+            content_type=stored["content_type"], storage=stored["storage"],
+        )
+        self.finished = True
+        self.service.in_flight.pop(self.id, None)
+        await self.hub.publish(self.topic, "upload.completed", stored)
+
+    async def failed(self, error: BaseException) -> None:
+        """Record and announce the failure; an unexpected error is reported as ``internal``, without detail."""
+        if self.finished:
+            return
+        self.finished = True
+        self.service.in_flight.pop(self.id, None)
+        wire = (error if isinstance(error, HubError) else InternalError()).to_wire()
+        try:
+            await self.records.update(self.id, state=states.FAILED, error=wire)
+        finally:
+            await self.hub.publish(self.topic, "upload.failed", wire)
+
+
+__all__ = ["DEFAULTS", "KIND", "NAME", "Upload", "UploadService", "parse_upload_id"]
