@@ -31,7 +31,7 @@ def _sdk() -> Any:
         import cloudinary.uploader
     except ImportError:
         raise RuntimeError(
-            'upload_progress: storage = cloudinary needs the cloudinary package (run "pip install hub[cloudinary]")'
+            'upload_progress: storage = cloudinary needs the cloudinary package (run "pip install cloudinary")'
         ) from None
     return cloudinary
 
