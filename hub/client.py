@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import socketio
+from socketio import packet as socketio_packet
 
 logger = logging.getLogger("hub.client")
 Handler = Callable[[dict[str, Any]], "Awaitable[None] | None"]
@@ -141,6 +142,15 @@ class HubClient:
                 logger.warning("closing with events still being handled")
             await self.flush_acks()
         self._closed = True
+        if self.sio.connected and self.sio.transport() == "websocket":
+            # python-socketio closes the websocket before its goodbye packet is written,
+            # so the hub would see a lost connection (and presence would wait out its
+            # grace period): send the goodbye and let it reach the wire first.
+            try:
+                await self.sio._send_packet(self.sio.packet_class(socketio_packet.DISCONNECT, namespace="/"))
+                await asyncio.wait_for(self.sio.eio.queue.join(), 2)
+            except (TimeoutError, AttributeError):
+                pass
         if self.sio.connected and self.sio.transport() == "polling":
             # python-engineio's server answers a pending long-poll only at the next ping
             # (up to 25 s), so a graceful close would wait that long: end the session now.

@@ -237,6 +237,7 @@ class Hub:
         if connection is None:
             return
         connection.disconnect_reason = reason
+        self.metrics.disconnects.labels(reason).inc()
         if connection.expiry_task:
             connection.expiry_task.cancel()
         self.metrics.connections.set(len(self.connections))

@@ -14,6 +14,10 @@ class HubMetrics:
         self.connects = Counter(
             "hub_connects_total", "Connection attempts by outcome.", ["outcome"], registry=self.registry
         )
+        self.disconnects = Counter(
+            "hub_disconnects_total", "Disconnections by reason: client, server or lost.", ["reason"],
+            registry=self.registry,
+        )
         self.events = Counter(
             "hub_events_published_total", "Events published, by topic kind.", ["kind"], registry=self.registry
         )

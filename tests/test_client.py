@@ -82,6 +82,25 @@ async def test_connect_returns_after_the_welcome(hub: RunningHub) -> None:
     assert not client.sio.connected
 
 
+async def test_close_is_a_clean_disconnect_for_the_hub(hub: RunningHub) -> None:
+    # The hub tells a clean goodbye from a lost connection (presence waits out a
+    # grace period for the latter): closing the client must be the former.
+    async def clean_disconnects() -> float:
+        async with hub.http() as http:
+            text = (await http.get("/metrics")).text
+        line = next((l for l in text.splitlines() if l.startswith('hub_disconnects_total{reason="client"}')), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    before = await clean_disconnects()
+    async with HubClient(hub.url, hub.token("leaver")):
+        pass
+    for _ in range(100):
+        if await clean_disconnects() == before + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert await clean_disconnects() == before + 1
+
+
 async def test_polling_transport_works_too(hub: RunningHub, clients: list[HubClient]) -> None:
     client = await connect(clients, hub, hub.token("poller"), transports=["polling"])
     received = Inbox()
