@@ -11,12 +11,14 @@ no duplicate, and an id already stored is found before a seq is spent on it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,11 +38,21 @@ _EVENT_COLUMNS = (db.events.c.topic, db.events.c.seq, db.events.c.id, db.events.
                   db.events.c.ts, db.events.c.data, db.events.c.meta)
 
 
-@dataclass
+_PENDING = sa.text(
+    "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM hub_inbox AS i"
+    " JOIN hub_events AS e ON e.topic = i.topic AND e.seq = i.seq"
+    " WHERE i.user_id = :user ORDER BY i.topic, i.seq"
+)
+
+
+@dataclass(slots=True)
 class _Pending:
     envelope: Envelope
     inbox_user: str | None
     future: asyncio.Future[Appended] = field(repr=False)
+    # Encoded by the caller: an event that cannot be encoded fails alone, before any transaction.
+    data_json: str = ""
+    meta_json: str = ""
 
 
 class SqlEventLog(EventLog):
@@ -86,13 +98,16 @@ class SqlEventLog(EventLog):
     # -- appends --------------------------------------------------------------
 
     async def append(self, envelope: Envelope, inbox_user: str | None = None) -> Appended:
+        data_json, meta_json = _dumps(envelope.data), _dumps(envelope.meta)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(envelope, inbox_user, future))
+        self._queue.append(_Pending(envelope, inbox_user, future, data_json, meta_json))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="hub-eventlog-flush")
-        # shield: a caller that gives up must not cancel the transaction that
-        # also carries other callers' events.
-        return await asyncio.shield(future)
+        # A caller that gives up cancels only its own future, never the flusher
+        # task and its transaction, which also carries other callers' events
+        # (``_settle`` skips a cancelled future). No shield: it costs a future
+        # and two callbacks per event.
+        return await future
 
     async def _flush(self) -> None:
         """Write queued appends, a batch per transaction, until the queue is empty."""
@@ -141,78 +156,34 @@ class SqlEventLog(EventLog):
 
     async def _write(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
         """Number and insert ``batch`` inside the caller's transaction; one result per item."""
+        # The statements go through the driver with pre-encoded JSON: SQLAlchemy's
+        # per-row bind processing cost more than the database's own work.
+        sql = _POSTGRESQL if connection.dialect.name == "postgresql" else _SQLITE
         topics = sorted({item.envelope.topic for item in batch})
         # 1. Lock every counter row of the batch (creating missing ones), in topic
         #    order so two processes never wait on each other in a cycle. Until
         #    COMMIT no one else can number or insert events of these topics.
-        latest = await self._lock_counters(connection, topics)
+        latest = await sql.lock_counters(connection, topics)
         # 2. Ids already stored: with the locks held, this sees every committed append.
-        keys = sorted({(item.envelope.topic, item.envelope.id) for item in batch})
-        existing: dict[tuple[str, str], Envelope] = {}
-        # Row-value IN probes the (topic, id) index once per key; separate
-        # "topic IN ... AND id IN ..." lists would probe every combination.
-        rows = await connection.execute(
-            sa.select(*_EVENT_COLUMNS).where(sa.tuple_(db.events.c.topic, db.events.c.id).in_(keys))
-        )
-        for row in rows:
-            existing[(row.topic, row.id)] = _envelope(row)
+        existing = await sql.existing(connection, {(item.envelope.topic, item.envelope.id) for item in batch})
         # 3. Number the new ones; a repeated id within the batch resolves to the first.
         results: list[Appended] = []
-        new_events: list[dict[str, Any]] = []
-        new_inbox: list[dict[str, Any]] = []
-        stored_at = time.time()
+        rows = _Rows()
         for item in batch:
             envelope = item.envelope
             key = (envelope.topic, envelope.id)
-            if key in existing:
-                results.append(Appended(existing[key], created=False))
+            found = existing.get(key)
+            if found is not None:
+                results.append(Appended(found, created=False))
                 continue
-            latest[envelope.topic] += 1
-            stored = envelope.with_seq(latest[envelope.topic])
+            seq = latest[envelope.topic] = latest[envelope.topic] + 1
+            stored = _with_seq(envelope, seq)
             existing[key] = stored
             results.append(Appended(stored, created=True))
-            new_events.append({
-                "topic": stored.topic, "seq": stored.seq, "id": stored.id, "type": stored.type,
-                "ts": stored.ts, "data": stored.data, "meta": stored.meta, "stored_at": stored_at,
-            })
-            if item.inbox_user is not None:
-                new_inbox.append(
-                    {"user_id": item.inbox_user, "topic": stored.topic, "seq": stored.seq, "event_id": stored.id}
-                )
-        if not new_events:
-            return results
-        await connection.execute(sa.insert(db.events), new_events)
-        if new_inbox:
-            await connection.execute(sa.insert(db.inbox), new_inbox)
-        changed = sorted({row["topic"] for row in new_events})
-        await connection.execute(
-            sa.update(db.topic_seqs)
-            .where(db.topic_seqs.c.topic == sa.bindparam("t"))
-            .values(latest_seq=sa.bindparam("s")),
-            [{"t": topic, "s": latest[topic]} for topic in changed],
-        )
+            rows.add(stored, item)
+        if rows.seq:
+            await sql.insert(connection, rows, {topic: latest[topic] for topic in rows.topic}, time.time())
         return results
-
-    async def _lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
-        """``{topic: latest_seq}`` with each topic's counter row locked for this transaction."""
-        rows_in = [{"topic": topic, "latest_seq": 0} for topic in topics]
-        statement: Any
-        if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            statement = postgresql_insert(db.topic_seqs).values(rows_in)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(db.topic_seqs).values(rows_in)
-        # A no-op update still takes the row lock (waiting for any holder), and
-        # RETURNING hands back the value committed by that holder.
-        statement = statement.on_conflict_do_update(
-            index_elements=[db.topic_seqs.c.topic],
-            set_={"latest_seq": db.topic_seqs.c.latest_seq},
-        ).returning(db.topic_seqs.c.topic, db.topic_seqs.c.latest_seq)
-        rows = await connection.execute(statement)
-        return {row.topic: row.latest_seq for row in rows}
 
     # -- reads ------------------------------------------------------------------
 
@@ -243,16 +214,10 @@ class SqlEventLog(EventLog):
         return Backlog(events, contiguous and reaches, latest)
 
     async def pending(self, user: str) -> Sequence[Envelope]:
-        query = (
-            sa.select(*_EVENT_COLUMNS)
-            .select_from(db.inbox.join(
-                db.events, sa.and_(db.inbox.c.topic == db.events.c.topic, db.inbox.c.seq == db.events.c.seq)
-            ))
-            .where(db.inbox.c.user_id == user)
-            .order_by(db.inbox.c.topic, db.inbox.c.seq)
-        )
+        # Plain text: a reconnecting user's whole queue comes back at once, and
+        # SQLAlchemy's per-row type processing cost more than the query.
         async with self.engine.connect() as connection:
-            return [_envelope(row) for row in await connection.execute(query)]
+            return [_driver_envelope(row) for row in await connection.execute(_PENDING, {"user": user})]
 
     async def ack(self, user: str, ids: Sequence[str]) -> int:
         if not ids:
@@ -343,6 +308,149 @@ class SqlEventLog(EventLog):
 async def _latest(connection: AsyncConnection, topic: str) -> int:
     value = await connection.scalar(sa.select(db.topic_seqs.c.latest_seq).where(db.topic_seqs.c.topic == topic))
     return int(value or 0)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(value: Any) -> Any:
+    # asyncpg's json codec (set up by SQLAlchemy) already decodes; SQLite hands back text.
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _with_seq(envelope: Envelope, seq: int) -> Envelope:
+    # Envelope.with_seq goes through dataclasses.replace, several times slower per event.
+    return Envelope(type=envelope.type, topic=envelope.topic, data=envelope.data, id=envelope.id,
+                    seq=seq, ts=envelope.ts, meta=envelope.meta, v=envelope.v)
+
+
+def _driver_envelope(row: Any) -> Envelope:
+    """An envelope from a driver row (topic, seq, id, type, ts, data, meta)."""
+    topic, seq, id, type, ts, data, meta = row
+    return Envelope(type=type, topic=topic, data=_loads(data), id=id, seq=seq, ts=ts, meta=_loads(meta))
+
+
+class _Rows:
+    """A batch's new events and inbox rows, column by column (PostgreSQL's unnest takes arrays)."""
+
+    __slots__ = ("topic", "seq", "id", "type", "ts", "data", "meta", "inbox_user", "inbox_topic", "inbox_seq",
+                 "inbox_id")
+
+    def __init__(self) -> None:
+        self.topic: list[str] = []
+        self.seq: list[int] = []
+        self.id: list[str] = []
+        self.type: list[str] = []
+        self.ts: list[str] = []
+        self.data: list[str] = []
+        self.meta: list[str] = []
+        self.inbox_user: list[str] = []
+        self.inbox_topic: list[str] = []
+        self.inbox_seq: list[int] = []
+        self.inbox_id: list[str] = []
+
+    def add(self, stored: Envelope, item: _Pending) -> None:
+        assert stored.seq is not None
+        self.topic.append(stored.topic)
+        self.seq.append(stored.seq)
+        self.id.append(stored.id)
+        self.type.append(stored.type)
+        self.ts.append(stored.ts)
+        self.data.append(item.data_json)
+        self.meta.append(item.meta_json)
+        if item.inbox_user is not None:
+            self.inbox_user.append(item.inbox_user)
+            self.inbox_topic.append(stored.topic)
+            self.inbox_seq.append(stored.seq)
+            self.inbox_id.append(stored.id)
+
+
+class _SqliteStatements:
+    """The append path's statements on SQLite: arrays travel as one JSON parameter, rows by executemany.
+
+    SQLite has one writer at a time, so the first write of the transaction is the lock.
+    """
+
+    async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
+        # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint.
+        result: Any = await connection.exec_driver_sql(
+            "INSERT INTO hub_topic_seqs (topic, latest_seq) SELECT value, 0 FROM json_each(?) WHERE true "
+            "ON CONFLICT (topic) DO UPDATE SET latest_seq = latest_seq RETURNING topic, latest_seq",
+            (_dumps(topics),),
+        )
+        return {topic: latest for topic, latest in result}
+
+    async def existing(self, connection: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Envelope]:
+        result: Any = await connection.exec_driver_sql(
+            "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM json_each(?) AS k "
+            "JOIN hub_events AS e ON e.topic = json_extract(k.value, '$[0]') AND e.id = json_extract(k.value, '$[1]')",
+            (_dumps(list(keys)),),
+        )
+        return {(row[0], row[2]): _driver_envelope(row) for row in result}
+
+    async def insert(self, connection: AsyncConnection, rows: _Rows, counters: dict[str, int], stored_at: float) -> None:
+        await connection.exec_driver_sql(
+            "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            list(zip(rows.topic, rows.seq, rows.id, rows.type, rows.ts, rows.data, rows.meta,
+                     itertools.repeat(stored_at))),
+        )
+        if rows.inbox_user:
+            await connection.exec_driver_sql(
+                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES (?, ?, ?, ?)",
+                list(zip(rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)),
+            )
+        await connection.exec_driver_sql(
+            "UPDATE hub_topic_seqs SET latest_seq = ? WHERE topic = ?",
+            [(latest, topic) for topic, latest in counters.items()],
+        )
+
+
+class _PostgresqlStatements:
+    """The append path's statements on PostgreSQL: one statement each, over arrays (unnest)."""
+
+    async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
+        # A no-op update still takes the row lock (waiting for any holder), and
+        # RETURNING hands back the value committed by that holder. unnest keeps
+        # the array's (sorted) order, which is the order the rows are locked in.
+        result: Any = await connection.exec_driver_sql(
+            "INSERT INTO hub_topic_seqs AS c (topic, latest_seq) SELECT t, 0 FROM unnest($1::text[]) AS t "
+            "ON CONFLICT (topic) DO UPDATE SET latest_seq = c.latest_seq RETURNING c.topic, c.latest_seq",
+            (topics,),
+        )
+        return {topic: latest for topic, latest in result}
+
+    async def existing(self, connection: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Envelope]:
+        # A statement of its own, after the locks: its snapshot includes every append committed before them.
+        result: Any = await connection.exec_driver_sql(
+            "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta "
+            "FROM unnest($1::text[], $2::text[]) AS k(topic, id) "
+            "JOIN hub_events AS e ON e.topic = k.topic AND e.id = k.id",
+            ([topic for topic, _ in keys], [id for _, id in keys]),
+        )
+        return {(row[0], row[2]): _driver_envelope(row) for row in result}
+
+    async def insert(self, connection: AsyncConnection, rows: _Rows, counters: dict[str, int], stored_at: float) -> None:
+        # One statement: the inbox rows' foreign keys are checked at its end, after the events are in.
+        await connection.exec_driver_sql(
+            "WITH new_events AS ("
+            " INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at)"
+            " SELECT topic, seq, id, type, ts, data::json, meta::json, $8::float8"
+            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+            " AS e(topic, seq, id, type, ts, data, meta)"
+            "), new_inbox AS ("
+            " INSERT INTO hub_inbox (user_id, topic, seq, event_id)"
+            " SELECT * FROM unnest($9::text[], $10::text[], $11::bigint[], $12::text[])"
+            ") UPDATE hub_topic_seqs AS c SET latest_seq = n.latest_seq"
+            " FROM unnest($13::text[], $14::bigint[]) AS n(topic, latest_seq) WHERE c.topic = n.topic",
+            (rows.topic, rows.seq, rows.id, rows.type, rows.ts, rows.data, rows.meta, stored_at,
+             rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id,
+             list(counters), list(counters.values())),
+        )
+
+
+_SQLITE = _SqliteStatements()
+_POSTGRESQL = _PostgresqlStatements()
 
 
 def _envelope(row: Any) -> Envelope:
