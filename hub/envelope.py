@@ -6,8 +6,9 @@ nothing else (see ``Hub.publish``).
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -22,14 +23,25 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
 def new_id() -> str:
-    """A fresh, unique event id."""
-    return uuid.uuid4().hex
+    """A fresh, unique event id: 128 random bits in hex (like a uuid4, for a tenth of the cost)."""
+    return os.urandom(16).hex()
+
+
+_second_prefix: tuple[int, str] = (-1, "")
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """RFC 3339 UTC with milliseconds, as the contract's ``ts``."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment is not None:
+        moment = moment.astimezone(timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Every event gets one: format the date once per second, only the milliseconds each time.
+    global _second_prefix
+    now = time.time()
+    second = int(now)
+    if _second_prefix[0] != second:
+        _second_prefix = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return f"{_second_prefix[1]}{int((now - second) * 1000):03d}Z"
 
 
 def validate_type(event_type: Any) -> str:
