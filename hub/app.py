@@ -22,6 +22,7 @@ from . import __version__, default_plugins
 from .admin import admin_routes
 from .api import JSONResponse, core_routes
 from .config import Settings, load_settings
+from .console import console_routes
 from .errors import HubError, error_body
 from .eventlog import open_event_log
 from .hub import Hub
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> HubApp:
     hub.sio = build_socket_server(hub, settings, origins)
 
     openapi: dict[str, Any] = {}
-    routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub)]
+    routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub), *console_routes(hub)]
     for plugin, returned in call_each(pm, "hub_routes", hub=hub):
         plugin_routes = list(returned)
         routes.extend(_contract_routes(plugin, plugin_routes, routes))

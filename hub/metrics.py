@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 
@@ -25,8 +27,24 @@ class HubMetrics:
             "hub_requests_total", "Client requests by name and outcome code.", ["request", "outcome"],
             registry=self.registry,
         )
+        self.slow_consumers = Counter(
+            "hub_slow_consumers", "Connections closed because they stopped reading what was sent to them.",
+            registry=self.registry,
+        )
         self.http_errors = Counter(
             "hub_http_errors_total", "HTTP API errors by code.", ["code"], registry=self.registry
+        )
+        self.deliveries = Counter(
+            "hub_deliveries_total", "Events written to a connection of this process.", registry=self.registry
+        )
+        #: When this hub was built (Unix time), for the uptime shown in the admin console.
+        self.started_at = time.time()
+
+    @staticmethod
+    def total(counter: Counter) -> float:
+        """The sum of a counter over all its labels (the admin console shows totals)."""
+        return sum(
+            sample.value for metric in counter.collect() for sample in metric.samples if sample.name.endswith("_total")
         )
 
     def render(self) -> bytes:

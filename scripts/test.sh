@@ -16,4 +16,12 @@ if command -v npm >/dev/null 2>&1 && [ -x scripts/setup-node.sh ]; then
     scripts/setup-node.sh
 fi
 
+# Tesseract and poppler for the doc_processing OCR tests (installed as root with apt-get, else skipped).
+if [ -x scripts/setup-system.sh ]; then
+    scripts/setup-system.sh
+fi
+
+# Chromium for the web console's browser tests (installed as root with apt-get, else skipped).
+if [ -x scripts/setup-browser.sh ]; then scripts/setup-browser.sh; fi
+
 exec .venv/bin/python -m pytest "$@"

@@ -32,14 +32,18 @@ def upgrade() -> None:
         sa.Column("filename", sa.String(500), nullable=True),
         sa.Column("content_type", sa.String(255), nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
+        # Bumped by every status change: the compare-and-set that keeps concurrent writers apart.
+        sa.Column("version", sa.Integer, nullable=False),
         sa.Column("worker", sa.String(255), nullable=True),
         sa.Column("lease_until", sa.Float, nullable=True),
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("updated_at", sa.String(40), nullable=False),
     )
     op.create_index("ix_doc_processing_jobs_queue", "doc_processing_jobs", ["state", "lease_until"])
+    op.create_index("ix_doc_processing_jobs_owner", "doc_processing_jobs", ["owner"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_doc_processing_jobs_owner", table_name="doc_processing_jobs")
     op.drop_index("ix_doc_processing_jobs_queue", table_name="doc_processing_jobs")
     op.drop_table("doc_processing_jobs")
