@@ -35,15 +35,27 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command()
 @click.option("--host", help="Address to listen on (HUB_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (HUB_PORT, default 8000).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Hub processes to run, on PORT, PORT+1, ... (needs HUB_REDIS_URL and a shared database).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Start the hub: Socket.IO and the HTTP API on one port."""
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) -> None:
+    """Start the hub: Socket.IO and the HTTP API on one port (or one per worker)."""
     import uvicorn
 
     from .app import create_app
 
     settings = _settings(ctx, host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:
+        from .workers import supervise
+
+        if not settings.redis_url:
+            raise click.ClickException("--workers needs HUB_REDIS_URL: without it events would not cross processes")
+        if settings.resolved_database_url.startswith("memory:"):
+            raise click.ClickException("--workers needs a database the processes share (HUB_DATABASE_URL)")
+        sys.exit(supervise(workers, settings.host, settings.port, ctx.obj.get("config"), settings.instance_id))
     try:
         app = create_app(settings)
     except (PluginError, ConfigError, ValueError) as exc:

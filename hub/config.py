@@ -69,12 +69,34 @@ class Settings:
     ws_compression: bool = _setting(
         False, "Negotiate WebSocket per-message deflate (costs CPU per recipient).", "bool"
     )
+    slow_consumer_bytes: int = _setting(
+        4 * 1024 * 1024,
+        "Slow-consumer limit on a websocket: bytes written for a connection that it has not read yet. "
+        "Past it the connection is closed (it may reconnect and resume from its cursors); the others "
+        "never wait for it.", "int"
+    )
+    slow_consumer_packets: int = _setting(
+        10_000, "Slow-consumer limit on the queued path (long-polling): packets waiting for one connection.", "int"
+    )
     ping_interval: float = _setting(25.0, "Engine.IO ping interval in seconds.", "float")
     ping_timeout: float = _setting(20.0, "Engine.IO ping timeout in seconds.", "float")
     retention_interval: float = _setting(
         60.0, "Seconds between two passes that drop events past their kind's retention.", "float"
     )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    redis_url: str = _setting(
+        "", "Redis URL (`redis://host:6379/0`) shared by several hub processes: events fan out through it "
+        "and presence lives in it. Unset: one process, everything in memory."
+    )
+    redis_prefix: str = _setting(
+        "hub", "Prefix of the Redis channel and keys, so several hubs (or tests) can share one Redis."
+    )
+    instance_id: str = _setting(
+        "", "Name of this hub process in logs and in the shared state. Default: host name and process id."
+    )
+    broker_probe_interval: float = _setting(
+        1.0, "Seconds between two round trips through Redis that check the broker (with HUB_REDIS_URL).", "float"
+    )
     plugin_sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     generated_secret: bool = False
 

@@ -6,16 +6,26 @@ It encodes each event once and writes it to every recipient without a task
 per recipient, and it keeps durable topics exact per connection: an event
 whose ``seq`` the connection already has is dropped, and events that arrive
 while the connection is catching up on a backlog wait until the backlog is out.
+
+On a websocket, the event's frame is built once and written straight to each
+recipient's transport (:mod:`hub.fastpath`); long-polling and anything else
+take python-engineio's queue. Either way a recipient that stops reading is
+disconnected once what waits for it passes a limit (the slow-consumer policy:
+``HUB_SLOW_CONSUMER_BYTES`` on a websocket, ``HUB_SLOW_CONSUMER_PACKETS``
+queued otherwise), so the others never wait for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+import logging
 from typing import TYPE_CHECKING, Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
+
+from . import fastpath
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -31,10 +41,21 @@ def encode_event(server: Any, event: str, payload: Any, namespace: str = "/") ->
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in encoded]
 
 
+logger = logging.getLogger("hub.delivery")
+DEFAULT_SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
+DEFAULT_SLOW_CONSUMER_PACKETS = 10_000
+
+
 class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
     """The last step of every emit in this process, gated per connection for durable topics."""
 
     hub: Hub | None = None
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        settings = self.hub.settings if self.hub is not None else None
+        limit = settings.slow_consumer_bytes if settings is not None else DEFAULT_SLOW_CONSUMER_BYTES
+        fastpath.install(server.eio, limit, self._slow_websocket)
 
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
@@ -49,9 +70,15 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
             return
         skip = set(skip_sid if isinstance(skip_sid, list) else [skip_sid])
         packets = encode_event(self.server, event, data, namespace)
+        frame: bytes | None = None
+        if len(packets) == 1 and isinstance(packets[0].data, str):
+            # The same bytes for every websocket recipient, built once.
+            frame = fastpath.text_frame(packets[0].encode().encode())
+        eio = self.server.eio
         seq = data.get("seq")
         topic = data.get("topic")
         gated = isinstance(seq, int) and isinstance(topic, str) and room == topic
+        delivered = 0
         for sid, eio_sid in list(self.get_participants(namespace, room)):
             if sid in skip:
                 continue
@@ -60,15 +87,50 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 connection = self.hub.connections.get(sid)
                 if connection is not None and not admit_live(connection, topic, seq, data):
                     continue
+            if frame is not None:
+                writer = fastpath.writer_of(eio, eio_sid)
+                if writer is not None:
+                    writer.push(frame)
+                    delivered += 1
+                    continue
             await self.write(eio_sid, packets)
+            delivered += 1
+        if delivered:
+            # The admin console's deliveries/s.
+            self.hub.metrics.deliveries.inc(delivered)
 
     async def write(self, eio_sid: str, packets: Iterable[eio_packet.Packet]) -> None:
+        """The normal path: python-engineio's queue for this session, bounded."""
+        sock = self.server.eio.sockets.get(eio_sid)
+        if sock is not None and sock.queue.qsize() > self._packet_limit() and not sock.closing:
+            # A client that does not read what is queued for it (long-polling, or a
+            # websocket whose writer cannot write): drop it rather than keep growing.
+            self._count_slow()
+            logger.info("disconnecting slow consumer %s (%d packets queued)", eio_sid, sock.queue.qsize())
+            await self.server.eio.disconnect(eio_sid)
+            return
         for pkt in packets:
             try:
                 await self.server._send_eio_packet(eio_sid, pkt)
             except KeyError:
                 # The connection closed while we were writing; nothing to do.
                 return
+
+    def _packet_limit(self) -> int:
+        return self.hub.settings.slow_consumer_packets if self.hub is not None else DEFAULT_SLOW_CONSUMER_PACKETS
+
+    def _count_slow(self) -> None:
+        if self.hub is not None:
+            self.hub.metrics.slow_consumers.inc()
+
+    def _slow_websocket(self, writer: fastpath.FastWriter) -> None:
+        """A websocket's unsent bytes passed the limit: abort it; its session ends as a lost connection."""
+        self._count_slow()
+        logger.info(
+            "disconnecting slow consumer %s (%d bytes unsent)",
+            getattr(writer.socket, "sid", "?"), writer.transport.get_write_buffer_size(),
+        )
+        writer.transport.abort()
 
 
 def admit_live(connection: Connection, topic: str, seq: int, data: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .auth import Principal, TokenVerifier, bearer_token, token_from_handshake
+from .broker import Broker, instance_name
 from .config import Settings
 from .connection import Connection
 from .envelope import Envelope, utc_timestamp
@@ -52,6 +53,9 @@ class Hub:
         self.plugins = plugin_names(pm)
         self._plugin_config = self._build_plugin_config()
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The next expiry step of each connection: one timer handle, not a sleeping task
+        #: per connection (a task and its coroutine frame cost kilobytes per connection).
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
         #: Python APIs that plugins offer each other, by name (e.g. ``"notifications"``).
         #: A plugin provides one in ``hub_startup``; users look it up with
         #: ``hub.services.get(name)`` and carry on without it when it is absent,
@@ -60,6 +64,9 @@ class Hub:
         self._register_topic_kinds()
         self.dispatcher = Dispatcher(self, self._collect_requests())
         self.sio: HubSocketServer  # set by the app factory, which builds the socket server
+        #: The fan-out between hub processes (``hub.broker``): local, or Redis with its health.
+        #: Set with the socket server's manager.
+        self.broker: Broker | None = None
         self.started = False
 
     # Set-up -----------------------------------------------------------------
@@ -117,6 +124,8 @@ class Hub:
 
     async def start(self) -> None:
         await self.log.start()
+        if self.broker is not None:
+            await self.broker.start()
         await acall_each(self.pm, "hub_startup", hub=self)
         if any(kind.durable and (kind.retention.max_age or kind.retention.max_count is not None) for kind in self.topics):
             self.start_task(self._retention_loop(), name="retention")
@@ -124,15 +133,17 @@ class Hub:
 
     async def stop(self) -> None:
         self.started = False
-        for connection in list(self.connections.values()):
-            if connection.expiry_task:
-                connection.expiry_task.cancel()
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
         try:
             await acall_each(self.pm, "hub_shutdown", hub=self)
         finally:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self.broker is not None:
+                await self.broker.stop()
             await self.log.close()
 
     async def _retention_loop(self) -> None:
@@ -238,8 +249,7 @@ class Hub:
             return
         connection.disconnect_reason = reason
         self.metrics.disconnects.labels(reason).inc()
-        if connection.expiry_task:
-            connection.expiry_task.cancel()
+        self._cancel_expiry(sid)
         self.metrics.connections.set(len(self.connections))
         try:
             await acall_each(self.pm, "hub_disconnect", hub=self, connection=connection)
@@ -251,32 +261,52 @@ class Hub:
         self._schedule_expiry(connection)
 
     def _schedule_expiry(self, connection: Connection) -> None:
-        if connection.expiry_task:
-            connection.expiry_task.cancel()
-        connection.expiry_task = self.start_task(self._watch_expiry(connection), name=f"expiry-{connection.id}")
-
-    async def _watch_expiry(self, connection: Connection) -> None:
         """Warn before ``exp``, and close the connection once the token has expired.
 
         Expired means what the verifier means: past ``exp`` plus the leeway.
         Closing at ``exp`` itself would drop at once a connection accepted within
         the leeway (before it could refresh), and a client reconnecting with the
         same token would be accepted and dropped again, in a loop.
+        A refresh schedules again, replacing the pending step.
         """
         expires_at = connection.principal.expires_at
-        notice_at = expires_at - self.settings.token_expiring_notice
-        await asyncio.sleep(max(0.0, notice_at - time.time()))
-        if connection.id not in self.connections:
+        self._arm_expiry(connection, expires_at - self.settings.token_expiring_notice, self._expiry_notice)
+
+    def _cancel_expiry(self, sid: str) -> None:
+        handle = self._expiry.pop(sid, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _arm_expiry(self, connection: Connection, when: float, step: Any) -> None:
+        self._cancel_expiry(connection.id)
+        delay = max(0.0, when - time.time())
+        self._expiry[connection.id] = asyncio.get_running_loop().call_later(
+            delay, self._expiry_due, connection, step, connection.principal.expires_at
+        )
+
+    def _expiry_due(self, connection: Connection, step: Any, expires_at: float) -> None:
+        if self.connections.get(connection.id) is not connection:
             return
+        handle = self._expiry.get(connection.id)
+        self.start_task(step(connection, expires_at, handle), name=f"expiry-{connection.id}")
+
+    def _still_armed(self, connection: Connection, handle: asyncio.TimerHandle | None) -> bool:
+        """No refresh or disconnection replaced this step while it was running."""
+        return self.connections.get(connection.id) is connection and self._expiry.get(connection.id) is handle
+
+    async def _expiry_notice(self, connection: Connection, expires_at: float, handle: asyncio.TimerHandle | None) -> None:
         await self.send(
             connection.id,
             Envelope.build(connection.inbox, "hub.token_expiring", {"expires_at": _iso(expires_at)}),
         )
-        await asyncio.sleep(max(0.0, expires_at + self.settings.jwt_leeway - time.time()))
-        if connection.id not in self.connections:
-            return
+        if self._still_armed(connection, handle):
+            self._arm_expiry(connection, expires_at + self.settings.jwt_leeway, self._expiry_close)
+
+    async def _expiry_close(self, connection: Connection, expires_at: float, handle: asyncio.TimerHandle | None) -> None:
         await self.send(connection.id, Envelope.build(connection.inbox, "hub.error", AuthExpired().to_wire()))
-        await self.sio.disconnect(connection.id)
+        if self._still_armed(connection, handle):
+            self._expiry.pop(connection.id, None)
+            await self.sio.disconnect(connection.id)
 
     # Topics and events -----------------------------------------------------
 
@@ -384,8 +414,16 @@ class Hub:
             database = await self.log.health()
         except Exception as exc:  # the health route must answer even when the database does not
             database = f"error: {type(exc).__name__}"
-        status = "ok" if database == "ok" and self.started else "degraded"
-        return {"status": status, "database": database, "broker": "local", "connections": len(self.connections)}
+        # "local" (one process), "ok", or "down: <reason>" while Redis cannot carry events.
+        broker = self.broker.status() if self.broker is not None else "local"
+        healthy = database == "ok" and broker in ("ok", "local") and self.started
+        return {
+            "status": "ok" if healthy else "degraded",
+            "database": database,
+            "broker": broker,
+            "connections": len(self.connections),
+            "instance": instance_name(self.settings),
+        }
 
 
 def _section_owner(section: str, key: str, known: list[str]) -> tuple[str, str]:

@@ -117,9 +117,14 @@ class HubManager(LocalDelivery):
 
 
 def build_socket_server(hub: Hub, settings: Settings, cors: Any) -> HubSocketServer:
-    """The socket server of ``hub``, configured from ``settings``."""
-    manager = HubManager()
-    manager.hub = hub
+    """The socket server of ``hub``, configured from ``settings``.
+
+    Its manager is :class:`HubManager` on one process, or the Redis manager of
+    :mod:`hub.broker` when ``HUB_REDIS_URL`` is set.
+    """
+    from .broker import build_manager
+
+    manager = build_manager(hub, settings)
     return HubSocketServer(
         hub,
         client_manager=manager,

@@ -99,13 +99,21 @@ async def hub_startup(hub: Hub) -> None:
         engine = hub.engine
     except Unavailable:
         engine = None  # memory:// event store: last-seen times live as long as the process
-    presence = Presence(hub, config, open_store(config.store), LastSeen(engine))
+    store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
+    presence = Presence(hub, config, store, LastSeen(engine))
     kind, _ = hub.topics.resolve(f"{KIND}:_")
     if isinstance(kind.snapshot, RoomSnapshot):
         kind.snapshot.presence = presence
     _instances[hub] = presence
     hub.services[NAME] = presence
     hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
+    if presence.store.shared:
+        hub.start_task(presence.heartbeat_loop(), name="presence-heartbeat")
+
+
+def _store_url(hub: Hub, config: PresenceConfig) -> str:
+    """The configured store; by default Redis when the hub runs on Redis (``HUB_REDIS_URL``), else memory."""
+    return config.store or hub.settings.redis_url or "memory://"
 
 
 @hookimpl

@@ -17,8 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "last_seen_interval_seconds": 60.0,
     # Most user ids in one GET /api/presence/users.
     "max_ids": 100,
-    # Where the shared state lives: memory:// (one hub process).
-    "store": "memory://",
+    # Where the shared state lives: memory:// (one hub process) or redis://host:port/db
+    # (several). Empty: redis at HUB_REDIS_URL when that is set, memory:// otherwise.
+    "store": "",
 }
 
 

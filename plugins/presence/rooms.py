@@ -230,6 +230,53 @@ class Presence:
             await self.store.drop_node(self.node)
             await self.store.close()
 
+    # Other processes ------------------------------------------------------------
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """How often this process renews its liveness in a shared store."""
+        grace = self.config.grace_seconds
+        return min(5.0, max(0.25, grace / 3)) if grace > 0 else 1.0
+
+    async def heartbeat_loop(self) -> None:
+        """Keep this process alive in a shared store, and reap the processes that died.
+
+        A process's deadline is one interval past the grace period, so its users
+        leave no sooner than the grace period after it stopped answering: the
+        same wait as for a connection lost without a goodbye.
+        """
+        ttl = self.config.grace_seconds + self.heartbeat_interval
+        while not self._stopped:
+            try:
+                await self.store.heartbeat(self.node, ttl)
+                for node in await self.store.dead_nodes():
+                    if node != self.node:
+                        await self.reap(node)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("presence: heartbeat or reaping failed")
+            await asyncio.sleep(self.heartbeat_interval)
+
+    async def reap(self, node: str) -> None:
+        """A process died (its deadline passed): its users leave where it held their last connection."""
+        rooms, users = await self.store.node_entries(node)
+        for topic, user, connection_id in rooms:
+            async with self._serialized(topic, user):
+                was_typing = await self.store.is_typing(topic, user)
+                if not await self.store.leave(topic, user, node, connection_id):
+                    continue
+                if was_typing:
+                    await self._send_typing(topic, user, False)
+                await self.hub.publish(topic, "presence.left", {"user": user}, sender=user)
+        gone = {user for user, _ in users}
+        if gone:
+            await self._seen({user: utc_timestamp() for user in gone})
+        for user, connection_id in users:
+            await self.store.disconnect(user, node, connection_id)
+        await self.store.forget_node(node)
+        logger.info("presence: reaped process %s (%d room entries, %d connections)", node, len(rooms), len(users))
+
     # Typing -------------------------------------------------------------------
 
     async def typing(self, connection: Connection, topic: str, typing: bool) -> bool:

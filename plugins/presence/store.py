@@ -102,12 +102,38 @@ class PresenceStore(ABC):
     async def close(self) -> None:
         """Release the backend's resources."""
 
+    # Shared stores only: processes that stop without a word ------------------------
 
-def open_store(url: str) -> PresenceStore:
-    """The store named by ``url``: ``memory://`` (one process; the default)."""
+    #: Whether other processes share this store (then :meth:`heartbeat` and reaping matter).
+    shared = False
+
+    async def heartbeat(self, node: str, ttl: float) -> None:
+        """``node`` is alive for ``ttl`` more seconds; past that, survivors reap it."""
+
+    async def dead_nodes(self) -> list[str]:
+        """Nodes whose time ran out, each claimed by this caller only (for a while)."""
+        return []
+
+    async def node_entries(self, node: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+        """What ``node`` still counts: ``(room, user, connection)`` and ``(user, connection)``."""
+        return [], []
+
+    async def forget_node(self, node: str) -> None:
+        """``node`` is reaped: forget it."""
+
+
+def open_store(url: str, prefix: str = "hub:presence") -> PresenceStore:
+    """The store named by ``url``: ``memory://`` (one process; the default) or ``redis://...``.
+
+    ``prefix`` starts every Redis key, so several hubs can share one Redis.
+    """
     scheme = url.partition("://")[0]
     if scheme == "memory":
         from .memory import MemoryPresenceStore
 
         return MemoryPresenceStore()
-    raise ValueError(f"presence: unsupported store {url!r} (supported: memory://)")
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis_store import RedisPresenceStore
+
+        return RedisPresenceStore(url, prefix)
+    raise ValueError(f"presence: unsupported store {url!r} (supported: memory://, redis://)")

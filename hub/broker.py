@@ -1,0 +1,434 @@
+"""Fan-out between hub processes: the manager that carries every emit, and the broker's health.
+
+Without ``HUB_REDIS_URL`` the hub is one process and its manager keeps rooms
+in memory (:class:`~hub.server.HubManager`). With it, every emit goes to this
+process's own subscribers (through :class:`~hub.delivery.LocalDelivery`) and
+to a Redis channel, from which every other process delivers it to its own.
+
+Redis pub/sub keeps nothing: a process that is not subscribed when a message
+is published never gets it. Durable events are stored before they are
+published, so none is lost for good; what this module adds is noticing, and
+catching up. A probe sends a message through the channel every
+``HUB_BROKER_PROBE_INTERVAL`` seconds and waits for it to come back. A failed
+publish, a broken subscription or a probe that does not come back marks the
+broker down (``/api/health``, the gauge ``hub_broker_up``); the first probe
+that comes back afterwards proves the subscription live again, and only then
+a recovery pass sends every local connection, from the log, the durable events
+it missed on the topics it follows (:func:`recover`). Anything published after
+the probe came back arrives live; anything before is in the log; the per
+connection cursors of :mod:`hub.delivery` drop what arrives both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
+
+import socketio
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from .delivery import LocalDelivery
+from .errors import HubError
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .connection import Connection
+    from .hub import Hub
+
+logger = logging.getLogger("hub.broker")
+
+PROBE_PREFIX = b"hub-probe:"
+#: Longest a publish may hold up the request that published (the event is stored already).
+PUBLISH_TIMEOUT = 2.0
+#: Longest wait between two attempts to subscribe again (python-socketio's own backoff goes to 60 s).
+MAX_RESUBSCRIBE_DELAY = 2.0
+
+
+def instance_name(settings: Settings) -> str:
+    """This process's name: ``HUB_INSTANCE_ID``, or host name and process id."""
+    return settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class BrokerMetrics:
+    """The broker's gauges and counters, in the hub's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.up = Gauge(
+            "hub_broker_up", "1 while events reach the other hub processes (always 1 on a single process).",
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "hub_broker_publish_failures_total",
+            "Messages that could not be published to the broker (durable events stay in the log).",
+            registry=registry,
+        )
+        self.outages = Counter("hub_broker_outages_total", "Times the broker was found down.", registry=registry)
+        self.recovered = Counter(
+            "hub_broker_recovered_events_total", "Durable events sent from the log after a broker outage.",
+            registry=registry,
+        )
+        self.up.set(1)
+
+
+class Broker(Protocol):
+    """What the hub asks of its fan-out: a status for ``/api/health``, a start and a stop."""
+
+    kind: str
+
+    def status(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class LocalBroker:
+    """One process, no broker: nothing to watch."""
+
+    kind = "local"
+
+    def __init__(self, metrics: BrokerMetrics | None = None) -> None:
+        self.metrics = metrics
+
+    def status(self) -> str:
+        """``local``, ``ok`` or ``down: <reason>`` (``/api/health``'s ``broker``)."""
+        return "local"
+
+    async def start(self) -> None:
+        """Start watching (nothing to do here)."""
+
+    async def stop(self) -> None:
+        """Stop watching (nothing to do here)."""
+
+
+class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignore[misc]
+    """python-socketio's Redis manager, ending every local delivery in :class:`LocalDelivery`.
+
+    Method resolution order: ``AsyncRedisManager``, ``AsyncPubSubManager``,
+    ``LocalDelivery``, ``AsyncManager``: the ``super().emit`` of
+    ``AsyncPubSubManager._handle_emit`` (local emits and messages from other
+    processes alike) lands in ``LocalDelivery.emit``.
+    """
+
+    kind = "redis"
+
+    def __init__(self, hub: Hub, url: str, channel: str, probe_interval: float, metrics: BrokerMetrics) -> None:
+        super().__init__(url=url, channel=channel, redis_options=_redis_options(url))
+        self.hub = hub
+        self.metrics = metrics
+        self.probe_interval = max(0.05, probe_interval)
+        self.instance = instance_name(hub.settings)
+        self._up = False
+        self._reason = "not connected yet"
+        self._needs_recovery = False
+        self._publisher: Any = None
+        self._probes: dict[str, asyncio.Future[None]] = {}
+        self._counter = itertools.count()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._subscribed = asyncio.Event()
+        self._confirmed_once = asyncio.Event()
+        metrics.up.set(0)
+
+    # Health ------------------------------------------------------------------
+
+    def status(self) -> str:
+        return "ok" if self._up else f"down: {self._reason}"
+
+    def _down(self, reason: str) -> None:
+        # Whatever happened, other processes' messages may have been missed meanwhile.
+        self._needs_recovery = True
+        self._reason = reason
+        if self._up:
+            self._up = False
+            self.metrics.up.set(0)
+            self.metrics.outages.inc()
+            logger.warning("broker down (%s): %s", self.instance, reason)
+
+    async def _confirmed(self) -> None:
+        """A probe came back: the subscription is live now."""
+        self._confirmed_once.set()
+        if not self._up:
+            self._up = True
+            self.metrics.up.set(1)
+            logger.info("broker up (%s)", self.instance)
+        if self._needs_recovery:
+            self._needs_recovery = False
+            assert self.hub is not None
+            try:
+                sent = await recover(self.hub)
+            except Exception:
+                self._needs_recovery = True  # the next probe tries again
+                logger.exception("recovery after the broker outage failed")
+                return
+            self.metrics.recovered.inc(sent)
+            if sent:
+                logger.info("sent %d durable events missed during the broker outage", sent)
+
+    # Life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe and start probing, before the first client connects."""
+        server = self.server
+        if not server.manager_initialized:
+            server.manager_initialized = True
+            self.initialize()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._probe_loop(), name="broker-probe"))
+        # Start healthy when Redis answers; start anyway (and report it down) when it does not.
+        try:
+            await asyncio.wait_for(self._confirmed_once.wait(), 5.0)
+        except TimeoutError:
+            logger.warning("starting with the broker down: %s", self._reason)
+
+    async def stop(self) -> None:
+        listener = getattr(self, "thread", None)
+        tasks = [*self._tasks, *([listener] if isinstance(listener, asyncio.Future) else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in (self._publisher, self.redis):
+            await _close_quietly(client)
+
+    # Publishing ------------------------------------------------------------------
+
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, room: Any = None, skip_sid: Any = None,
+        callback: Any = None, to: Any = None, **kwargs: Any,
+    ) -> None:
+        room = to or room
+        namespace = namespace or "/"
+        if (
+            callback is None
+            and isinstance(room, str)
+            and (self.is_connected(room, namespace) or self.is_pre_connected(room, namespace))
+        ):
+            # A session id of this process (welcome, backlog, replies): no other process has it.
+            await LocalDelivery.emit(self, event, data, namespace, room=room, skip_sid=skip_sid)
+            return
+        await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+
+    def _client(self) -> Any:
+        if self._publisher is None:
+            self._publisher = self._new_client()
+        return self._publisher
+
+    def _new_client(self) -> Any:
+        module = self._get_redis_module()
+        if urlparse(self.redis_url).scheme in {"redis+sentinel", "valkey+sentinel"}:
+            from socketio.redis_manager import parse_redis_sentinel_url
+
+            sentinels, service, options = parse_redis_sentinel_url(self.redis_url)
+            return module.sentinel.Sentinel(sentinels, **{**self.redis_options, **options}).master_for(
+                service or self.channel
+            )
+        return module.Redis.from_url(self.redis_url, **self.redis_options)
+
+    async def _send(self, message: str | bytes) -> None:
+        # Two tries: the first on a pooled connection that a Redis restart may have
+        # broken, the second on a new one.
+        for attempt in (1, 2):
+            try:
+                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                    await self._client().publish(self.channel, message)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if attempt == 2:
+                    raise
+
+    async def _publish(self, data: Any) -> None:
+        """Publish to the other processes; never fails the caller (the event is stored already)."""
+        try:
+            await self._send(self.json.dumps(data))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.publish_failures.inc()
+            self._down(f"publish failed: {_describe(exc)}")
+            logger.debug("publish to redis failed", exc_info=True)
+
+    # Listening ---------------------------------------------------------------------
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        delay = 0.1
+        while True:
+            pubsub = None
+            try:
+                self.redis = self._new_client()
+                self.pubsub = pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self.channel)
+                self._subscribed.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    yield message
+                raise ConnectionError("the subscription ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._subscribed.clear()
+                self._down(f"subscription lost: {_describe(exc)}")
+                await _close_quietly(pubsub)
+                await _close_quietly(self.redis)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RESUBSCRIBE_DELAY)
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        channel = self.channel.encode("utf-8")
+        async for message in self._redis_listen_with_retries():
+            if message.get("channel") != channel or message.get("type") != "message" or "data" not in message:
+                continue
+            data = message["data"]
+            if isinstance(data, bytes) and data.startswith(PROBE_PREFIX):
+                # Our own probes come back here; other processes' are not for us.
+                waiter = self._probes.get(data[len(PROBE_PREFIX):].decode(errors="replace"))
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                continue
+            yield data
+
+    # Probing ----------------------------------------------------------------------
+
+    async def _probe_loop(self) -> None:
+        while True:
+            try:
+                await self._probe()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("broker probe failed")
+            await asyncio.sleep(self.probe_interval)
+
+    async def _probe(self) -> None:
+        wait = max(2.0, 2 * self.probe_interval)
+        if not self._subscribed.is_set():
+            try:
+                await asyncio.wait_for(self._subscribed.wait(), wait)
+            except TimeoutError:
+                # Still down for the reason the listener gave (it keeps trying to subscribe).
+                self._down(self._reason if not self._up else "not subscribed")
+                return
+        token = f"{self.host_id}:{next(self._counter)}"
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._probes[token] = waiter
+        try:
+            try:
+                await self._send(PROBE_PREFIX + token.encode())
+            except Exception as exc:
+                self._down(f"publish failed: {_describe(exc)}")
+                return
+            try:
+                await asyncio.wait_for(waiter, wait)
+            except TimeoutError:
+                self._down("messages published to Redis do not come back")
+                # A subscription that stays silent is dropped, so that the listener subscribes again.
+                await _close_quietly(self.pubsub)
+                return
+        finally:
+            self._probes.pop(token, None)
+        await self._confirmed()
+
+
+async def recover(hub: Hub) -> int:
+    """Send every local connection the durable events it missed on the topics it follows.
+
+    Called after a broker outage. For each topic, live events are held first
+    and the log read afterwards, so every event is in one or the other (or
+    both, and then sent once). Inbox topics resend what is still queued
+    (not acknowledged); other durable topics what follows each connection's
+    last ``seq``. Returns how many events went out.
+    """
+    followers: dict[str, list[Connection]] = {}
+    for connection in list(hub.connections.values()):
+        for topic in list(connection.subscriptions):
+            followers.setdefault(topic, []).append(connection)
+    sent = 0
+    for topic, connections in followers.items():
+        try:
+            kind, key = hub.topics.resolve(topic)
+        except HubError:
+            continue
+        if not kind.durable:
+            continue
+        # Leave alone any connection already sending this topic from the log (a subscribe with since).
+        ready = [
+            connection for connection in connections
+            if connection.id in hub.connections and topic in connection.subscriptions
+            and topic not in connection.catching_up and (kind.inbox or topic in connection.cursors)
+        ]
+        for connection in ready:
+            connection.catching_up[topic] = []
+        events: list[Any] = []
+        try:
+            if kind.inbox:
+                events = list(await hub.log.pending(key))
+            elif ready:
+                since = min(connection.cursors.get(topic, 0) for connection in ready)
+                events = list((await hub.log.backlog(topic, since)).events)
+        finally:
+            # Even when reading failed, what was held meanwhile must go out.
+            for connection in ready:
+                cursor = connection.cursors.get(topic, 0)
+                missed = [event for event in events if (event.seq or 0) > cursor]
+                sent += len(missed)
+                await hub.catch_up(connection, topic, missed)
+    return sent
+
+
+def build_manager(hub: Hub, settings: Settings) -> Any:
+    """The Socket.IO manager of ``hub``: in memory, or on Redis when ``HUB_REDIS_URL`` is set.
+
+    Also sets ``hub.broker``, which ``/api/health`` reports and the hub starts and stops.
+    """
+    from .server import HubManager
+
+    metrics = BrokerMetrics(hub.metrics.registry)
+    if not settings.redis_url:
+        local = HubManager()
+        local.hub = hub
+        hub.broker = LocalBroker(metrics)
+        return local
+    manager = HubRedisManager(
+        hub, settings.redis_url, f"{settings.redis_prefix}:socketio", settings.broker_probe_interval, metrics
+    )
+    manager._get_redis_module()  # fails now, naming the package, when redis is not installed
+    hub.broker = manager
+    return manager
+
+
+def _redis_options(url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_connect_timeout": PUBLISH_TIMEOUT, "socket_keepalive": True}
+    if urlparse(url).scheme.split("+", 1)[0] in {"redis", "rediss", "unix"}:
+        try:
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+        except ImportError:
+            return options
+        # No silent reconnects inside redis-py: a broken subscription must reach our
+        # listener, which marks the outage (and so the recovery) before subscribing again.
+        options["retry"] = Retry(NoBackoff(), 0)
+    return options
+
+
+async def _close_quietly(resource: Any) -> None:
+    if resource is None:
+        return
+    try:
+        close = getattr(resource, "aclose", None) or resource.close
+        await close()
+    except Exception:
+        logger.debug("closing a redis resource failed", exc_info=True)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+__all__ = ["Broker", "BrokerMetrics", "HubRedisManager", "LocalBroker", "build_manager", "instance_name", "recover"]
