@@ -66,3 +66,10 @@ async def test_the_serve_command_works_from_a_fresh_clone(tmp_path: Path) -> Non
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
         log.close()
+
+
+def test_readme_documents_every_setting() -> None:
+    from hub.config import settings_reference
+
+    missing = [env for env, _, _ in settings_reference() if f"`{env}`" not in README]
+    assert not missing, f"README.md's configuration table lacks {missing}"
