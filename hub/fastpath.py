@@ -4,8 +4,8 @@ python-engineio sends every packet through a per-connection queue, a writer
 task and one ASGI ``send`` per frame. A server-to-client websocket frame is
 not masked, so the frame of an event is the same bytes for every recipient:
 :func:`text_frame` builds it once, and :class:`FastWriter` writes it to each
-connection's asyncio transport, coalescing what one connection receives in
-one turn of the event loop into one ``writelines`` (one system call).
+connection's asyncio transport, coalescing what one connection receives within
+``FLUSH_DELAY`` into one ``writelines`` (one system call).
 
 How a connection gets one: :func:`install` swaps python-engineio's ASGI
 websocket wrapper for :class:`HubWebSocket`, which remembers the transport
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +61,7 @@ def _frame(first: int, payload: bytes) -> bytes:
 #: How long frames may wait to be written with the next ones (seconds). Events published
 #: back to back reach the loop one per iteration or so; a millisecond lets a burst share
 #: one system call per connection, at a cost far below a network round trip.
-FLUSH_DELAY = float(os.environ.get("HUB_BENCH_FLUSH_DELAY", "0.001"))
+FLUSH_DELAY = 0.001
 
 
 class Flusher:
@@ -92,7 +91,7 @@ class FastWriter:
 
     __slots__ = ("socket", "protocol", "transport", "flusher", "pending", "in_flight", "dead")
 
-    def __init__(self, socket: Any, protocol: Any, transport: asyncio.Transport, flusher: Flusher) -> None:
+    def __init__(self, socket: Any, protocol: Any, transport: Any, flusher: Flusher) -> None:
         self.socket = socket
         self.protocol = protocol
         self.transport = transport
