@@ -80,7 +80,11 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 try:
                     await self.hub.connected(self.hub.connections[sid])
                 except Exception:
-                    logger.exception("after-connect of %s failed", sid)
+                    # Without its welcome and offline queue the connection would look
+                    # fine while missing events: close it, so the client reconnects and
+                    # gets them on the next try.
+                    logger.exception("after-connect of %s failed; disconnecting it", sid)
+                    await self.disconnect(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._accepted.pop(sid, None)
