@@ -77,15 +77,20 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         eio = self.server.eio
         seq = data.get("seq")
         topic = data.get("topic")
-        gated = isinstance(seq, int) and isinstance(topic, str) and room == topic
+        # A durable event sent to its own topic is gated per connection (seq cursors).
+        gated_topic: str | None = None
+        gated_seq = 0
+        if isinstance(seq, int) and isinstance(topic, str) and room == topic:
+            gated_topic, gated_seq = topic, seq
+        connections = self.hub.connections
         delivered = 0
-        for sid, eio_sid in list(self.get_participants(namespace, room)):
+        # get_participants iterates over a copy, so awaiting a write inside the loop is safe.
+        for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
-            if gated:
-                assert isinstance(topic, str) and isinstance(seq, int)
-                connection = self.hub.connections.get(sid)
-                if connection is not None and not admit_live(connection, topic, seq, data):
+            if gated_topic is not None:
+                connection = connections.get(sid)
+                if connection is not None and not admit_live(connection, gated_topic, gated_seq, data):
                     continue
             if frame is not None:
                 writer = fastpath.writer_of(eio, eio_sid)

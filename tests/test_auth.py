@@ -9,12 +9,10 @@ Key material is generated at test time; nothing secret is committed.
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import hmac
 import json
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -90,20 +88,6 @@ async def assert_accepted(hub: RunningHub, user: str = "alice", **connect: Any) 
     finally:
         await client.close()
     return welcome
-
-
-@pytest.fixture(autouse=True)
-def collect_polling_client_leaks() -> Iterator[None]:
-    """Collect, after each test, what python-engineio's client leaks over long-polling.
-
-    Its polling teardown sometimes leaves an aiohttp connection unreleased; aiohttp
-    warns when the garbage collector finds it, which would fail whichever later
-    test happens to be running then. A client-side leak, not the hub's.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Unclosed connection", ResourceWarning)
-        gc.collect()
 
 
 # Hubs -------------------------------------------------------------------------

@@ -7,8 +7,6 @@ turned away at the Engine.IO handshake (HTTP 400), before any token is read.
 
 from __future__ import annotations
 
-import gc
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +21,6 @@ from hub.testing import RunningHub, SocketRecorder, connect_refused, start_hub
 # the server ends that poll only after ping interval + timeout, so keep them short.
 FAST_PING = {"HUB_PING_INTERVAL": "0.5", "HUB_PING_TIMEOUT": "1"}
 TRANSPORTS = ["websocket", "polling"]
-
-
-@pytest.fixture(autouse=True)
-def collect_polling_client_leaks() -> Iterator[None]:
-    """Collect, after each test, what python-engineio's client leaks over long-polling.
-
-    Its polling teardown sometimes leaves an aiohttp connection unreleased; aiohttp
-    warns when the garbage collector finds it, which would fail whichever later
-    test happens to be running then. A client-side leak, not the hub's.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Unclosed connection", ResourceWarning)
-        gc.collect()
 
 
 async def assert_origin_accepted(hub: RunningHub, origin: str | None, transport: str, token: str | None = None) -> None:
