@@ -69,7 +69,7 @@ async def replay_page(
     hub: Hub, actor: str, query: EventQuery, to_user: str | None, dry_run: bool, replay_id: str
 ) -> dict[str, Any]:
     """Replay one page of matching events (a dry run counts them all) and record it."""
-    previous = next((r for r in await hub.log.replays(limit=1000) if r.id == replay_id), None)
+    previous = await hub.log.replay(replay_id)
     if previous is not None and (previous.actor != actor or previous.dry_run):
         raise InvalidMessage("'replay_id' belongs to another replay.")
     # Events stored after the replay began are never part of it; otherwise a

@@ -144,6 +144,10 @@ class EventLog(ABC):
     async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
         """The newest replay records first."""
 
+    @abstractmethod
+    async def replay(self, replay_id: str) -> ReplayRecord | None:
+        """The record of one replay, or None."""
+
     async def health(self) -> str:
         """``"ok"`` or a short reason."""
         return "ok"

@@ -74,7 +74,15 @@ class MemoryEventLog(EventLog):
         return found[: query.limit]
 
     async def record_replay(self, record: ReplayRecord) -> None:
+        # A paged replay records itself once per page under one id: keep one record.
+        for index, existing in enumerate(self._replays):
+            if existing.id == record.id:
+                self._replays[index] = record
+                return
         self._replays.append(record)
+
+    async def replay(self, replay_id: str) -> ReplayRecord | None:
+        return next((record for record in self._replays if record.id == replay_id), None)
 
     async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
         return list(reversed(self._replays))[:limit]

@@ -298,11 +298,20 @@ class SqlEventLog(EventLog):
                 await connection.execute(sa.insert(db.replays).values(id=record.id, **values))
 
     async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
-        columns = [db.replays.c[name] for name in
-                   ("id", "actor", "requested_at", "filters", "target_user", "count", "dry_run")]
-        statement = sa.select(*columns).order_by(db.replays.c.n.desc()).limit(limit)
+        statement = sa.select(*_REPLAY_COLUMNS).order_by(db.replays.c.n.desc()).limit(limit)
         async with self.engine.connect() as connection:
             return [ReplayRecord(**row._mapping) for row in await connection.execute(statement)]
+
+    async def replay(self, replay_id: str) -> ReplayRecord | None:
+        statement = sa.select(*_REPLAY_COLUMNS).where(db.replays.c.id == replay_id)
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        return ReplayRecord(**row._mapping) if row is not None else None
+
+
+_REPLAY_COLUMNS = tuple(
+    db.replays.c[name] for name in ("id", "actor", "requested_at", "filters", "target_user", "count", "dry_run")
+)
 
 
 async def _latest(connection: AsyncConnection, topic: str) -> int:
