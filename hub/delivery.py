@@ -17,8 +17,9 @@ queued otherwise), so the others never wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -68,6 +69,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         namespace = namespace or "/"
         if namespace not in self.rooms:
             return
+        started_at = asyncio.get_running_loop().time()
         skip = set(skip_sid if isinstance(skip_sid, list) else [skip_sid])
         packets = encode_event(self.server, event, data, namespace)
         frame: bytes | None = None
@@ -84,6 +86,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
             gated_topic, gated_seq = topic, seq
         connections = self.hub.connections
         delivered = 0
+        fast_writer: fastpath.FastWriter | None = None
         # get_participants iterates over a copy, so awaiting a write inside the loop is safe.
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -96,10 +99,13 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 writer = fastpath.writer_of(eio, eio_sid)
                 if writer is not None:
                     writer.push(frame)
+                    fast_writer = writer
                     delivered += 1
                     continue
             await self.write(eio_sid, packets)
             delivered += 1
+        if fast_writer is not None:
+            fast_writer.flusher.event(started_at)
         if delivered:
             # The admin console's deliveries/s.
             self.hub.metrics.deliveries.inc(delivered)

@@ -4,8 +4,8 @@ python-engineio sends every packet through a per-connection queue, a writer
 task and one ASGI ``send`` per frame. A server-to-client websocket frame is
 not masked, so the frame of an event is the same bytes for every recipient:
 :func:`text_frame` builds it once, and :class:`FastWriter` writes it to each
-connection's asyncio transport, coalescing what one connection receives within
-``FLUSH_DELAY`` into one ``writelines`` (one system call).
+connection's asyncio transport, coalescing what one connection receives during
+a burst of events into one ``writelines`` (one system call; see ``FLUSH_MAX_DELAY``).
 
 How a connection gets one: :func:`install` swaps python-engineio's ASGI
 websocket wrapper for :class:`HubWebSocket`, which remembers the transport
@@ -58,26 +58,54 @@ def _frame(first: int, payload: bytes) -> bytes:
     return header + payload
 
 
-#: How long frames may wait to be written with the next ones (seconds). Events published
-#: back to back reach the loop one per iteration or so; a millisecond lets a burst share
-#: one system call per connection, at a cost far below a network round trip.
-FLUSH_DELAY = 0.001
+#: Frames wait while events keep coming: a burst of published events reaches the
+#: loop one event every few turns (python-engineio reads one message per turn), so
+#: the frames queued for a connection are written once no new event came for a
+#: quiet spell, or ``FLUSH_MAX_DELAY`` after the first, whichever is sooner. The
+#: quiet spell is ``FLUSH_QUIET``, or half the time the last event took to queue
+#: when that is longer: with many recipients the turns between two events of a
+#: burst grow with them. One write then carries many frames (one system call per
+#: connection per burst instead of one per event), and a lone event waits
+#: ``FLUSH_QUIET``.
+FLUSH_QUIET = 0.001
+FLUSH_MAX_DELAY = 0.050
 
 
 class Flusher:
-    """Writes the frames queued on many connections once per turn of the event loop."""
+    """Writes the frames queued on many connections once a burst of events is over."""
 
     def __init__(self, limit: int, on_slow: Callable[[FastWriter], None]) -> None:
         self.limit = limit
         self.on_slow = on_slow
         self.dirty: list[FastWriter] = []
         self.scheduled = False
+        self.first_at = 0.0
+        self.last_at = 0.0
+        self.quiet = FLUSH_QUIET
 
     def mark(self, writer: FastWriter) -> None:
         self.dirty.append(writer)
         if not self.scheduled:
             self.scheduled = True
-            asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
+            loop = asyncio.get_running_loop()
+            self.first_at = self.last_at = loop.time()
+            self.quiet = FLUSH_QUIET
+            loop.call_later(FLUSH_QUIET, self._due)
+
+    def event(self, started_at: float) -> None:
+        """One more event was queued (on any number of connections), from ``started_at`` (loop time) until now."""
+        if self.scheduled:
+            self.last_at = now = asyncio.get_running_loop().time()
+            self.quiet = max(FLUSH_QUIET, (now - started_at) / 2)
+
+    def _due(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadline = min(self.last_at + self.quiet, self.first_at + FLUSH_MAX_DELAY)
+        if now < deadline:
+            loop.call_at(deadline, self._due)
+            return
+        self.flush()
 
     def flush(self) -> None:
         self.scheduled = False
@@ -96,7 +124,9 @@ class FastWriter:
         self.protocol = protocol
         self.transport = transport
         self.flusher = flusher
-        self.pending: list[bytes] | None = None
+        # One list for the connection's life, emptied by each flush: a list per
+        # recipient per event would be garbage the collector keeps walking.
+        self.pending: list[bytes] = []
         #: Packets the writer task took from python-engineio's queue and has not written yet.
         self.in_flight = 0
         self.dead = False
@@ -114,35 +144,35 @@ class FastWriter:
         )
 
     def push(self, frame: bytes) -> None:
-        """Queue ``frame``; it is written at the end of this turn of the loop, with the others."""
-        if self.pending is None:
-            self.pending = [frame]
+        """Queue ``frame``; it is written with the others once the burst is over (see :class:`Flusher`)."""
+        pending = self.pending
+        if not pending:
             self.flusher.mark(self)
-        else:
-            self.pending.append(frame)
+        pending.append(frame)
 
     def flush(self) -> None:
-        frames, self.pending = self.pending, None
-        if not frames or self.dead:
+        frames = self.pending
+        if not frames:
             return
         transport = self.transport
-        if transport.is_closing() or getattr(self.protocol, "close_sent", False):
+        if self.dead or transport.is_closing() or getattr(self.protocol, "close_sent", False):
             self.dead = True
+            frames.clear()
             return
-        if len(frames) == 1:
-            transport.write(frames[0])
-        else:
-            transport.writelines(frames)
+        try:
+            if len(frames) == 1:
+                transport.write(frames[0])
+            else:
+                transport.writelines(frames)  # the transport keeps the frames, not the list
+        finally:
+            frames.clear()  # even on an error, or push would never mark this writer again
         if transport.get_write_buffer_size() > self.flusher.limit:
             self.dead = True
             self.flusher.on_slow(self)
 
     def write_now(self, frame: bytes) -> None:
         """Write after anything pending (the writer task's path)."""
-        if self.pending is None:
-            self.pending = [frame]
-        else:
-            self.pending.append(frame)
+        self.pending.append(frame)
         self.flush()
 
 

@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RESULTS = ROOT / "bench" / "results" / "fanout.json"
 SERVERS = ("node", "python-socketio", "hub")
+WORKLOADS = ("fanout", "idle", "latency")
 
 
 def free_port() -> int:
@@ -224,9 +225,13 @@ def main() -> None:
     parser.add_argument("--subscribers", nargs="+", type=int, default=[1000, 10000])
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--pad", type=int, default=20, help="padding in each event's data (about 200-byte envelopes)")
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS,
+                        help="a subset, for a quick look at one part")
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     parser.add_argument("--latency-subscribers", type=int, default=1000)
+    parser.add_argument("--latency-rate", type=float, default=None,
+                        help="events per second (default: half of Node's 1,000-subscriber fan-out rate of this run)")
     parser.add_argument("--database-url", default="", help="the hub's HUB_DATABASE_URL (default: SQLite in a temp dir)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -235,18 +240,18 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {name: {} for name in args.servers}
     with tempfile.TemporaryDirectory(prefix="hub-fanout-") as tmp:
         workdir = Path(tmp)
-        for subs in args.subscribers:
+        for subs in args.subscribers if "fanout" in args.workloads else []:
             for name in args.servers:
                 with server(name, secret, workdir, args.database_url) as (url, process):
                     results[name][f"fanout_{subs}"] = fanout(url, secret, subs, args.events, args.pad, process.pid)
                 print(name, f"fanout {subs}", results[name][f"fanout_{subs}"], file=sys.stderr)
-        for name in args.servers:
+        for name in args.servers if "idle" in args.workloads else []:
             with server(name, secret, workdir, args.database_url) as (url, process):
                 results[name]["idle"] = idle(url, secret, args.connections, process.pid)
             print(name, "idle", results[name]["idle"], file=sys.stderr)
         base = results.get("node", results[args.servers[0]]).get(f"fanout_{args.subscribers[0]}", {})
-        rate = max(1.0, base.get("deliveries_per_s", 0) / args.subscribers[0] / 2)
-        for name in args.servers:
+        rate = args.latency_rate or max(1.0, base.get("deliveries_per_s", 0) / args.subscribers[0] / 2)
+        for name in args.servers if "latency" in args.workloads else []:
             with server(name, secret, workdir, args.database_url) as (url, process):
                 results[name]["latency"] = latency(
                     url, secret, args.latency_subscribers, rate, args.latency_seconds, args.pad
