@@ -51,10 +51,9 @@ inbox = sa.Table(
     sa.Column("user_id", sa.String(255), primary_key=True),
     sa.Column("topic", sa.String(255), primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    # No foreign key or secondary index (revision 0007): every row is written with
+    # its event, and retention keeps events that are still queued.
     sa.Column("event_id", sa.String(128), nullable=False),
-    sa.ForeignKeyConstraint(
-        ["topic", "seq"], ["hub_events.topic", "hub_events.seq"], name="fk_hub_inbox_event"
-    ),
 )
 
 replays = sa.Table(

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from ..topics import Retention
 from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, parse_cursor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BATCH = 500  # events per transaction; keeps statements well under bind-parameter limits
 RETRIES = 5
@@ -38,11 +39,7 @@ _EVENT_COLUMNS = (db.events.c.topic, db.events.c.seq, db.events.c.id, db.events.
                   db.events.c.ts, db.events.c.data, db.events.c.meta)
 
 
-_PENDING = sa.text(
-    "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM hub_inbox AS i"
-    " JOIN hub_events AS e ON e.topic = i.topic AND e.seq = i.seq"
-    " WHERE i.user_id = :user ORDER BY i.topic, i.seq"
-)
+MAX_PENDING_USERS = 500  # users whose offline queues one query reads
 
 
 @dataclass(slots=True)
@@ -63,6 +60,9 @@ class SqlEventLog(EventLog):
         self._engine: AsyncEngine | None = None
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
+        self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
+        self._pending_reader: asyncio.Task[None] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -81,8 +81,9 @@ class SqlEventLog(EventLog):
             raise
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        for task in (self._flusher, self._pending_reader):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -214,10 +215,39 @@ class SqlEventLog(EventLog):
         return Backlog(events, contiguous and reaches, latest)
 
     async def pending(self, user: str) -> Sequence[Envelope]:
-        # Plain text: a reconnecting user's whole queue comes back at once, and
-        # SQLAlchemy's per-row type processing cost more than the query.
-        async with self.engine.connect() as connection:
-            return [_driver_envelope(row) for row in await connection.execute(_PENDING, {"user": user})]
+        future: asyncio.Future[list[Envelope]] = asyncio.get_running_loop().create_future()
+        self._pending_waiters.setdefault(user, []).append(future)
+        if self._pending_reader is None or self._pending_reader.done():
+            self._pending_reader = asyncio.create_task(self._read_pending(), name="hub-eventlog-pending")
+        return await future
+
+    async def _read_pending(self) -> None:
+        """Read the offline queues of every user waiting, many users per query, until none waits."""
+        while self._pending_waiters:
+            users = list(itertools.islice(self._pending_waiters, MAX_PENDING_USERS))
+            waiters = {user: self._pending_waiters.pop(user) for user in users}
+            try:
+                sql = _POSTGRESQL if self.engine.dialect.name == "postgresql" else _SQLITE
+                # Plain driver rows: a reconnecting user's whole queue comes back at
+                # once, and SQLAlchemy's per-row type processing cost more than the query.
+                async with self.engine.connect() as connection:
+                    rows = await sql.pending(connection, users)
+            except asyncio.CancelledError:
+                for futures in waiters.values():
+                    for future in futures:
+                        future.cancel()
+                raise
+            except Exception as exc:
+                for futures in waiters.values():
+                    for future in futures:
+                        _settle(future, exc=exc)
+                continue
+            queues: dict[str, list[Envelope]] = {user: [] for user in users}
+            for row in rows:
+                queues[row[0]].append(_driver_envelope(row[1:]))
+            for user, futures in waiters.items():
+                for future in futures:
+                    _settle(future, result=list(queues[user]))
 
     async def ack(self, user: str, ids: Sequence[str]) -> int:
         if not ids:
@@ -415,6 +445,12 @@ class _SqliteStatements:
         )
 
 
+    async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
+        return await connection.exec_driver_sql(
+            _PENDING.format(users="(SELECT value FROM json_each(?))"), (_dumps(users),)
+        )
+
+
 class _PostgresqlStatements:
     """The append path's statements on PostgreSQL: one statement each, over arrays (unnest)."""
 
@@ -458,6 +494,17 @@ class _PostgresqlStatements:
         )
 
 
+    async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
+        return await connection.exec_driver_sql(_PENDING.format(users="(SELECT unnest($1::text[]))"), (users,))
+
+
+# The offline queues of several users: (user, then the event's columns), in seq order per topic.
+_PENDING = (
+    "SELECT i.user_id, e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM hub_inbox AS i"
+    " JOIN hub_events AS e ON e.topic = i.topic AND e.seq = i.seq"
+    " WHERE i.user_id IN {users} ORDER BY i.user_id, i.topic, i.seq"
+)
+
 _SQLITE = _SqliteStatements()
 _POSTGRESQL = _PostgresqlStatements()
 
@@ -471,7 +518,7 @@ def _transient(exc: sa.exc.DBAPIError) -> bool:
     return sqlstate in TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
 
 
-def _settle(future: asyncio.Future[Appended], result: Appended | None = None, exc: BaseException | None = None) -> None:
+def _settle(future: asyncio.Future[T], result: T | None = None, exc: BaseException | None = None) -> None:
     if future.done():  # the caller was cancelled
         return
     if exc is not None:
