@@ -397,11 +397,11 @@ class Hub:
             data = dict(data)
         envelope = Envelope.build(topic, type, data, id=id, meta=full_meta)
         if kind.durable:
-            appended = await self.log.append(envelope, inbox_user=key if kind.inbox else None)
+            appended = await self.log.append(envelope, inbox_user=key if kind.inbox else None, fresh_id=id is None)
             envelope = appended.envelope
             if not appended.created:
                 return envelope
-        self.metrics.events.labels(kind.name).inc()
+        self.metrics.published(kind.name)
         await self.sio.emit(envelope.type, envelope.to_dict(), room=topic, skip_sid=skip_connection)
         return envelope
 

@@ -137,6 +137,48 @@ async def test_200_concurrent_appends_get_1_to_200_in_few_transactions(log: SqlE
     assert backlog.complete and backlog.latest_seq == 200
 
 
+async def test_interleaved_topics_keep_append_order_across_concurrent_transactions(log: SqlEventLog) -> None:
+    # Appends fired together: a batch takes half of what waits and, on PostgreSQL,
+    # a second transaction writes other topics meanwhile. Each topic's seqs still
+    # follow the order its appends were made in, with no gap: the late chat:t0
+    # appends wait for the transaction that holds chat:t0's earlier ones.
+    calls = ([f"chat:t{n % 4}" for n in range(600)] + [f"chat:t{4 + n % 4}" for n in range(500)]
+             + ["chat:t0"] * 100)
+    in_flight = most = 0
+    write_batch = log._write_batch
+
+    async def counted(batch: Any) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await write_batch(batch)
+        finally:
+            in_flight -= 1
+
+    log._write_batch = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(*(log.append(event(topic, n), fresh_id=True) for n, topic in enumerate(calls)))
+    for topic in sorted(set(calls)):
+        mine = [r.envelope for r in results if r.envelope.topic == topic]
+        assert [e.seq for e in mine] == list(range(1, len(mine) + 1)), topic
+        assert [e.data["n"] for e in mine] == [n for n, t in enumerate(calls) if t == topic]
+    assert most == log._max_flushers() == (2 if log.engine.dialect.name == "postgresql" else 1)
+    assert log._writing == set() and not log._queue
+
+
+async def test_concurrent_offline_queue_reads_get_each_users_own_queue(log: SqlEventLog) -> None:
+    # A connect storm: many users' queues are read by a few shared queries.
+    queued: dict[str, list[str]] = {}
+    for u in range(60):
+        user = f"u{u}"
+        queued[user] = [(await log.append(event(f"user:{user}", n), inbox_user=user)).envelope.id for n in range(u % 4)]
+    users = [f"u{u}" for u in range(60)] + ["nobody"]
+    results = await asyncio.gather(*(log.pending(user) for user in users))
+    for user, pending in zip(users, results):
+        assert [e.id for e in pending] == queued.get(user, [])
+        assert [e.seq for e in pending] == list(range(1, len(pending) + 1))
+
+
 async def test_the_same_id_appended_concurrently_is_stored_once(log: SqlEventLog) -> None:
     first = event("chat:room", 1, id="client-key-1")
     retry = event("chat:room", 2, id="client-key-1")  # same id, different body: the first one wins
@@ -242,6 +284,49 @@ async def test_two_event_logs_on_one_database_number_without_gaps(database_url: 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_slimming_the_inbox_keeps_queued_events(database_url: str) -> None:
+    # Revision 0007 rebuilds (SQLite) or alters (PostgreSQL) hub_inbox: a queue
+    # stored before it is still there after it, and after going back down.
+    await db.upgrade_url(database_url, "0006")
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(
+                "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) "
+                "VALUES ('user:ann', 1, 'e1', 'test.event', '2026-11-30T00:00:00.000Z', '{}', '{}', 0)"
+            ))
+            await connection.execute(sa.text(
+                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES ('ann', 'user:ann', 1, 'e1')"
+            ))
+    finally:
+        await engine.dispose()
+    await db.upgrade_url(database_url)
+    log = await started(database_url)
+    try:
+        assert [e.id for e in await log.pending("ann")] == ["e1"]
+        assert await log.ack("ann", ["e1"]) == 1
+    finally:
+        await log.close()
+    await run_alembic_downgrade(database_url, "0006")
+    assert "hub_inbox" in await table_names(database_url)
+
+
+async def run_alembic_downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    engine = db.create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            def down(sync: Any) -> None:
+                config = db.alembic_config()
+                config.attributes["connection"] = sync
+                command.downgrade(config, revision)
+
+            await connection.run_sync(down)
+    finally:
+        await engine.dispose()
 
 
 async def test_start_refuses_an_outdated_schema(database_url: str) -> None:

@@ -105,10 +105,12 @@ class EventLog(ABC):
         """Release connections."""
 
     @abstractmethod
-    async def append(self, envelope: Envelope, inbox_user: str | None = None) -> Appended:
+    async def append(self, envelope: Envelope, inbox_user: str | None = None, *, fresh_id: bool = False) -> Appended:
         """Store ``envelope`` with its topic's next ``seq``, unless its id is already stored.
 
         ``inbox_user`` queues the event for that user until acknowledged.
+        ``fresh_id`` says the id was just generated (:func:`hub.envelope.new_id`),
+        so no stored event can have it and a backend may skip looking.
         Returns once the event is durable.
         """
 

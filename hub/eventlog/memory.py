@@ -21,7 +21,7 @@ class MemoryEventLog(EventLog):
         self._pending: dict[str, dict[str, Envelope]] = defaultdict(dict)
         self._replays: list[ReplayRecord] = []
 
-    async def append(self, envelope: Envelope, inbox_user: str | None = None) -> Appended:
+    async def append(self, envelope: Envelope, inbox_user: str | None = None, *, fresh_id: bool = False) -> Appended:
         existing = self._by_id.get((envelope.topic, envelope.id))
         if existing is not None:
             return Appended(existing, created=False)

@@ -30,7 +30,8 @@ from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, parse_c
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_BATCH = 500  # events per transaction; keeps statements well under bind-parameter limits
+MAX_BATCH = 1000  # events per transaction; keeps SQLite statements well under bind-parameter limits
+SPLIT_ABOVE = 64  # appends waiting above which a batch takes only half of them
 RETRIES = 5
 # Deadlock and serialization failure (PostgreSQL), which a retry resolves.
 TRANSIENT_SQLSTATES = {"40P01", "40001"}
@@ -50,6 +51,8 @@ class _Pending:
     # Encoded by the caller: an event that cannot be encoded fails alone, before any transaction.
     data_json: str = ""
     meta_json: str = ""
+    #: A just-generated id: no stored event can have it, so it is not looked up.
+    fresh_id: bool = False
 
 
 class SqlEventLog(EventLog):
@@ -59,7 +62,11 @@ class SqlEventLog(EventLog):
         self.url = url
         self._engine: AsyncEngine | None = None
         self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        # Counted by the flushers themselves: a finished task leaves the set only
+        # a turn later, and an append in between must still get a flusher.
+        self._running_flushers = 0
+        self._writing: set[str] = set()  # topics of the batches being written
         # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
         self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
         self._pending_reader: asyncio.Task[None] | None = None
@@ -81,7 +88,7 @@ class SqlEventLog(EventLog):
             raise
 
     async def close(self) -> None:
-        for task in (self._flusher, self._pending_reader):
+        for task in [*self._flushers, self._pending_reader]:
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
         if self._engine is not None:
@@ -98,25 +105,43 @@ class SqlEventLog(EventLog):
 
     # -- appends --------------------------------------------------------------
 
-    async def append(self, envelope: Envelope, inbox_user: str | None = None) -> Appended:
+    async def append(self, envelope: Envelope, inbox_user: str | None = None, *, fresh_id: bool = False) -> Appended:
         data_json, meta_json = _dumps(envelope.data), _dumps(envelope.meta)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(envelope, inbox_user, future, data_json, meta_json))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="hub-eventlog-flush")
+        self._queue.append(_Pending(envelope, inbox_user, future, data_json, meta_json, fresh_id))
+        if self._running_flushers < self._max_flushers():
+            self._running_flushers += 1
+            task = asyncio.create_task(self._flush(), name="hub-eventlog-flush")
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
         # A caller that gives up cancels only its own future, never the flusher
         # task and its transaction, which also carries other callers' events
         # (``_settle`` skips a cancelled future). No shield: it costs a future
         # and two callbacks per event.
         return await future
 
+    def _max_flushers(self) -> int:
+        """Transactions written at once: one on SQLite (one writer), two on PostgreSQL."""
+        return 2 if self.engine.dialect.name == "postgresql" else 1
+
     async def _flush(self) -> None:
         """Write queued appends, a batch per transaction, until the queue is empty."""
         batch: list[_Pending] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._write_batch(batch)
+                # With many waiting, write half now: its callers go on with their
+                # next publish while the other half is written, so Python and the
+                # database work side by side instead of taking turns.
+                batch = self._take()
+                if not batch:
+                    break  # every waiting topic is being written; that flusher goes on
+                topics = {item.envelope.topic for item in batch}
+                self._writing |= topics
+                try:
+                    await self._write_batch(batch)
+                finally:
+                    self._writing -= topics
+                batch = []
         except asyncio.CancelledError:
             # Shut down mid-write: nobody may wait forever. Whether the batch
             # committed is unknown; appending again with the same ids is safe.
@@ -124,6 +149,29 @@ class SqlEventLog(EventLog):
                 _settle(item.future, exc=RuntimeError("the event log was closed during the append"))
             self._queue = []
             raise
+        finally:
+            # No await between the last look at the queue and this.
+            self._running_flushers -= 1
+
+    def _take(self) -> list[_Pending]:
+        """The next batch, in queue order, leaving the topics another transaction is writing.
+
+        Two transactions never share a topic, so events of one topic are
+        numbered in the order they were appended.
+        """
+        waiting = len(self._queue)
+        size = min(MAX_BATCH, waiting if waiting <= SPLIT_ABOVE else -(-waiting // 2))
+        if not self._writing:
+            batch, self._queue = self._queue[:size], self._queue[size:]
+            return batch
+        batch, rest = [], []
+        for item in self._queue:
+            if len(batch) < size and item.envelope.topic not in self._writing:
+                batch.append(item)
+            else:
+                rest.append(item)
+        self._queue = rest
+        return batch
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
@@ -166,7 +214,8 @@ class SqlEventLog(EventLog):
         #    COMMIT no one else can number or insert events of these topics.
         latest = await sql.lock_counters(connection, topics)
         # 2. Ids already stored: with the locks held, this sees every committed append.
-        existing = await sql.existing(connection, {(item.envelope.topic, item.envelope.id) for item in batch})
+        keys = {(item.envelope.topic, item.envelope.id) for item in batch if not item.fresh_id}
+        existing = await sql.existing(connection, keys) if keys else {}
         # 3. Number the new ones; a repeated id within the batch resolves to the first.
         results: list[Appended] = []
         rows = _Rows()
@@ -455,12 +504,17 @@ class _PostgresqlStatements:
     """The append path's statements on PostgreSQL: one statement each, over arrays (unnest)."""
 
     async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
-        # A no-op update still takes the row lock (waiting for any holder), and
-        # RETURNING hands back the value committed by that holder. unnest keeps
-        # the array's (sorted) order, which is the order the rows are locked in.
+        # Missing counter rows first; then FOR UPDATE locks every row in topic
+        # order (the lock sits above the sort), waiting for any holder, and reads
+        # the value that holder committed. No row version is written until the
+        # final UPDATE, unlike a no-op "ON CONFLICT DO UPDATE".
+        await connection.exec_driver_sql(
+            "INSERT INTO hub_topic_seqs (topic, latest_seq) SELECT t, 0 FROM unnest($1::text[]) AS t "
+            "ON CONFLICT (topic) DO NOTHING",
+            (topics,),
+        )
         result: Any = await connection.exec_driver_sql(
-            "INSERT INTO hub_topic_seqs AS c (topic, latest_seq) SELECT t, 0 FROM unnest($1::text[]) AS t "
-            "ON CONFLICT (topic) DO UPDATE SET latest_seq = c.latest_seq RETURNING c.topic, c.latest_seq",
+            "SELECT topic, latest_seq FROM hub_topic_seqs WHERE topic = ANY($1::text[]) ORDER BY topic FOR UPDATE",
             (topics,),
         )
         return {topic: latest for topic, latest in result}
