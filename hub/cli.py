@@ -72,6 +72,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         port=settings.port,
         log_level=settings.log_level,
         ws_per_message_deflate=settings.ws_compression,
+        # Engine.IO's own ping/pong already tells a dead connection; uvicorn's
+        # websocket pings on top cost a timer and a frame per connection.
+        ws_ping_interval=None,
         lifespan="on",
         access_log=False,
         # A long-polling client that left cleanly leaves its last GET pending on the

@@ -19,6 +19,7 @@ from socketio import packet
 from . import jsoncodec
 from .config import Settings
 from .delivery import LocalDelivery
+from .eio import HubEngineIOServer
 from .envelope import Envelope
 from .errors import HubError, InternalError
 from .hub import Hub
@@ -47,6 +48,10 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._accepted: dict[str, str] = {}
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
+
+    def _engineio_server_class(self) -> type:
+        # Lighter per connection than python-engineio's own (see hub.eio).
+        return HubEngineIOServer
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         token = _packet_size.set(len(data) if isinstance(data, (str, bytes)) else 0)
