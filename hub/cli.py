@@ -45,6 +45,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     import uvicorn
 
     from .app import create_app
+    from .wsprotocol import HubWebSocketProtocol
 
     settings = _settings(ctx, host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,6 +72,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        ws=HubWebSocketProtocol,
         ws_per_message_deflate=settings.ws_compression,
         # Engine.IO's own ping/pong already tells a dead connection; uvicorn's
         # websocket pings on top cost a timer and a frame per connection.
