@@ -51,12 +51,14 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
     """The last step of every emit in this process, gated per connection for durable topics."""
 
     hub: Hub | None = None
+    #: The websocket fast path's flusher, told when each event has been queued.
+    flusher: fastpath.Flusher | None = None
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         settings = self.hub.settings if self.hub is not None else None
         limit = settings.slow_consumer_bytes if settings is not None else DEFAULT_SLOW_CONSUMER_BYTES
-        fastpath.install(server.eio, limit, self._slow_websocket)
+        self.flusher = fastpath.install(server.eio, limit, self._slow_websocket)
 
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
@@ -69,13 +71,14 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         namespace = namespace or "/"
         if namespace not in self.rooms:
             return
-        started_at = asyncio.get_running_loop().time()
         skip = set(skip_sid if isinstance(skip_sid, list) else [skip_sid])
         packets = encode_event(self.server, event, data, namespace)
         frame: bytes | None = None
+        started_at = 0.0
         if len(packets) == 1 and isinstance(packets[0].data, str):
             # The same bytes for every websocket recipient, built once.
             frame = fastpath.text_frame(packets[0].encode().encode())
+            started_at = asyncio.get_running_loop().time()
         eio = self.server.eio
         seq = data.get("seq")
         topic = data.get("topic")
@@ -86,7 +89,6 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
             gated_topic, gated_seq = topic, seq
         connections = self.hub.connections
         delivered = 0
-        fast_writer: fastpath.FastWriter | None = None
         # get_participants iterates over a copy, so awaiting a write inside the loop is safe.
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -99,13 +101,12 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 writer = fastpath.writer_of(eio, eio_sid)
                 if writer is not None:
                     writer.push(frame)
-                    fast_writer = writer
                     delivered += 1
                     continue
             await self.write(eio_sid, packets)
             delivered += 1
-        if fast_writer is not None:
-            fast_writer.flusher.event(started_at)
+        if frame is not None and self.flusher is not None:
+            self.flusher.event(started_at)
         if delivered:
             # The admin console's deliveries/s.
             self.hub.metrics.deliveries.inc(delivered)

@@ -93,7 +93,10 @@ class Flusher:
             loop.call_later(FLUSH_QUIET, self._due)
 
     def event(self, started_at: float) -> None:
-        """One more event was queued (on any number of connections), from ``started_at`` (loop time) until now."""
+        """One more event was queued (on any number of connections), from ``started_at`` (loop time) until now.
+
+        Outside a burst (nothing waiting to be written) there is nothing to extend.
+        """
         if self.scheduled:
             self.last_at = now = asyncio.get_running_loop().time()
             self.quiet = max(FLUSH_QUIET, (now - started_at) / 2)
@@ -243,14 +246,19 @@ def _detach(writer: FastWriter) -> None:
         sock.__dict__.pop("poll", None)
 
 
-def install(eio: Any, limit: int, on_slow: Callable[[FastWriter], None]) -> None:
-    """Make ``eio`` (python-engineio's ASGI server) give its websocket connections a fast path."""
+def install(eio: Any, limit: int, on_slow: Callable[[FastWriter], None]) -> Flusher | None:
+    """Make ``eio`` (python-engineio's ASGI server) give its websocket connections a fast path.
+
+    Returns the connections' :class:`Flusher` (``None`` when there is no fast path).
+    """
     if not isinstance(getattr(eio, "_async", None), dict) or eio._async.get("websocket") is not EngineIOWebSocket:
         logger.info("websocket fast path off: python-engineio is not in ASGI mode")
-        return
-    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": Flusher(limit, on_slow)})
+        return None
+    flusher = Flusher(limit, on_slow)
+    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": flusher})
     # A copy: the driver table is shared by every server of the process.
     eio._async = dict(eio._async, websocket=websocket_class)
+    return flusher
 
 
 def writer_of(eio: Any, eio_sid: str) -> FastWriter | None:

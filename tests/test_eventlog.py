@@ -162,7 +162,7 @@ async def test_interleaved_topics_keep_append_order_across_concurrent_transactio
         mine = [r.envelope for r in results if r.envelope.topic == topic]
         assert [e.seq for e in mine] == list(range(1, len(mine) + 1)), topic
         assert [e.data["n"] for e in mine] == [n for n, t in enumerate(calls) if t == topic]
-    assert most == log._max_flushers() == (2 if log.engine.dialect.name == "postgresql" else 1)
+    assert most == log._max_flushers == (2 if log.engine.dialect.name == "postgresql" else 1)
     assert log._writing == set() and not log._queue
 
 

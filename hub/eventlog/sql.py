@@ -62,10 +62,12 @@ class SqlEventLog(EventLog):
         self.url = url
         self._engine: AsyncEngine | None = None
         self._queue: list[_Pending] = []
+        # Each flusher leaves this set itself when it stops looking at the queue
+        # (a done callback would run a turn later, after appends that needed it).
         self._flushers: set[asyncio.Task[None]] = set()
-        # Counted by the flushers themselves: a finished task leaves the set only
-        # a turn later, and an append in between must still get a flusher.
-        self._running_flushers = 0
+        # The dialect's statements and how many transactions it writes at once, set by start().
+        self._sql: _SqliteStatements | _PostgresqlStatements = _SQLITE
+        self._max_flushers = 1
         self._writing: set[str] = set()  # topics of the batches being written
         # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
         self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
@@ -79,6 +81,10 @@ class SqlEventLog(EventLog):
 
     async def start(self) -> None:
         self._engine = db.create_engine(self.url)
+        # SQLite has one writer; on PostgreSQL a second transaction lets one batch's
+        # callers publish again while the next batch is written.
+        postgresql = self._engine.dialect.name == "postgresql"
+        self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
         try:
             # Only a SQLite file is created on the fly; a server is the operator's to migrate.
             await db.check_schema(self._engine, create_if_empty=self._engine.dialect.name == "sqlite")
@@ -109,20 +115,16 @@ class SqlEventLog(EventLog):
         data_json, meta_json = _dumps(envelope.data), _dumps(envelope.meta)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(envelope, inbox_user, future, data_json, meta_json, fresh_id))
-        if self._running_flushers < self._max_flushers():
-            self._running_flushers += 1
+        if len(self._flushers) < self._max_flushers:
             task = asyncio.create_task(self._flush(), name="hub-eventlog-flush")
             self._flushers.add(task)
+            # Only for a task cancelled before its first step, which never reaches its finally.
             task.add_done_callback(self._flushers.discard)
         # A caller that gives up cancels only its own future, never the flusher
         # task and its transaction, which also carries other callers' events
         # (``_settle`` skips a cancelled future). No shield: it costs a future
         # and two callbacks per event.
         return await future
-
-    def _max_flushers(self) -> int:
-        """Transactions written at once: one on SQLite (one writer), two on PostgreSQL."""
-        return 2 if self.engine.dialect.name == "postgresql" else 1
 
     async def _flush(self) -> None:
         """Write queued appends, a batch per transaction, until the queue is empty."""
@@ -151,7 +153,9 @@ class SqlEventLog(EventLog):
             raise
         finally:
             # No await between the last look at the queue and this.
-            self._running_flushers -= 1
+            task = asyncio.current_task()
+            if task is not None:
+                self._flushers.discard(task)
 
     def _take(self) -> list[_Pending]:
         """The next batch, in queue order, leaving the topics another transaction is writing.
@@ -207,7 +211,7 @@ class SqlEventLog(EventLog):
         """Number and insert ``batch`` inside the caller's transaction; one result per item."""
         # The statements go through the driver with pre-encoded JSON: SQLAlchemy's
         # per-row bind processing cost more than the database's own work.
-        sql = _POSTGRESQL if connection.dialect.name == "postgresql" else _SQLITE
+        sql = self._sql
         topics = sorted({item.envelope.topic for item in batch})
         # 1. Lock every counter row of the batch (creating missing ones), in topic
         #    order so two processes never wait on each other in a cycle. Until
@@ -276,11 +280,10 @@ class SqlEventLog(EventLog):
             users = list(itertools.islice(self._pending_waiters, MAX_PENDING_USERS))
             waiters = {user: self._pending_waiters.pop(user) for user in users}
             try:
-                sql = _POSTGRESQL if self.engine.dialect.name == "postgresql" else _SQLITE
                 # Plain driver rows: a reconnecting user's whole queue comes back at
                 # once, and SQLAlchemy's per-row type processing cost more than the query.
                 async with self.engine.connect() as connection:
-                    rows = await sql.pending(connection, users)
+                    rows = await self._sql.pending(connection, users)
             except asyncio.CancelledError:
                 for futures in waiters.values():
                     for future in futures:
@@ -493,7 +496,6 @@ class _SqliteStatements:
             [(latest, topic) for topic, latest in counters.items()],
         )
 
-
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
         return await connection.exec_driver_sql(
             _PENDING.format(users="(SELECT value FROM json_each(?))"), (_dumps(users),)
@@ -546,7 +548,6 @@ class _PostgresqlStatements:
              rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id,
              list(counters), list(counters.values())),
         )
-
 
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
         return await connection.exec_driver_sql(_PENDING.format(users="(SELECT unnest($1::text[]))"), (users,))
