@@ -14,20 +14,21 @@ from .errors import (
     AuthExpired, AuthInvalid, AuthRequired, Conflict, Forbidden, HubError, InternalError,
     InvalidMessage, InvalidTopic, NotFound, RateLimited, TooLarge, Unavailable, UnknownTopic,
 )
+from .hookcalls import Contribution, PluginError
 from .hookspecs import hookimpl
-from .requests import ClientRequest
-from .topics import Retention, TopicKind, anyone, nobody, owner_or_admin, with_roles
+from .topics import Policy, Retention, SnapshotProvider, TopicKind, anyone, nobody, owner_or_admin, with_roles
+from .types import ClientRequest, Hub, RequestHandler
 
 from .api import JSONResponse, read_json  # noqa: E402
 from .config import Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
-from .hub import Hub  # noqa: E402
 from .openapi import describe  # noqa: E402
 
 __all__ = [
-    "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Envelope",
-    "Forbidden", "HubError", "InternalError", "InvalidMessage", "InvalidTopic", "NotFound", "Principal",
-    "RateLimited", "Retention", "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
+    "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Contribution",
+    "Envelope", "Forbidden", "Hub", "HubError", "InternalError", "InvalidMessage", "InvalidTopic", "NotFound",
+    "PluginError", "Policy", "Principal", "RateLimited", "RequestHandler", "Retention", "SnapshotProvider",
+    "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
-    "Hub", "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
+    "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
 ]

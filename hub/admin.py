@@ -24,7 +24,7 @@ from .auth import ADMIN
 from .envelope import utc_timestamp
 from .errors import InvalidMessage
 from .eventlog.base import EventQuery, ReplayRecord, page_cursor, parse_cursor
-from .hub import Hub
+from .types import Hub
 from .openapi import describe
 
 MAX_PAGE = 1000

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from .auth import ADMIN, SERVICE
 from .errors import InvalidMessage, TooLarge
-from .hub import Hub
+from .types import Hub
 from .openapi import describe
 
 

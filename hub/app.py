@@ -1,4 +1,9 @@
-"""The app factory: one ASGI app serving the Socket.IO server and the HTTP API on one port."""
+"""The app factory: one ASGI app serving the Socket.IO server and the HTTP API on one port.
+
+The composition root: the one module that wires the parts together (the hub,
+its plugins, the socket server and its manager, the HTTP routes); no module of
+the core imports it except the command line.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from .eventlog import open_event_log
 from .hub import Hub
 from .openapi import build_openapi
 from .origins import OriginPolicy
-from .plugins import PluginError, call_each, load_plugins
+from .plugins import PluginError, call_each, find_plugins
 from .server import build_socket_server
 
 logger = logging.getLogger("hub")
@@ -44,14 +49,14 @@ class HubApp(socketio.ASGIApp):  # type: ignore[misc]
 def create_app(settings: Settings | None = None) -> HubApp:
     """Build the hub from ``settings`` (default: the environment) and its enabled plugins."""
     settings = settings or load_settings()
-    pm = load_plugins(settings.plugins, defaults=[("hub.core", default_plugins)])
-    hub = Hub(settings, pm, open_event_log(settings.resolved_database_url))
+    plugins = find_plugins(settings.plugins, defaults=[("hub.core", default_plugins)])
+    hub = Hub(settings, plugins, open_event_log(settings.resolved_database_url))
     origins = OriginPolicy(settings)
     hub.sio = build_socket_server(hub, settings, origins)
 
     openapi: dict[str, Any] = {}
     routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub), *console_routes(hub)]
-    for plugin, returned in call_each(pm, "hub_routes", hub=hub):
+    for plugin, returned in call_each(hub.pm, "hub_routes", hub=hub):
         plugin_routes = list(returned)
         routes.extend(_contract_routes(plugin, plugin_routes, routes))
         own = [route for route in plugin_routes if not _is_contract_route(route)]

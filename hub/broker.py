@@ -1,7 +1,7 @@
 """Fan-out between hub processes: the manager that carries every emit, and the broker's health.
 
 Without ``HUB_REDIS_URL`` the hub is one process and its manager keeps rooms
-in memory (:class:`~hub.server.HubManager`). With it, every emit goes to this
+in memory (:class:`~hub.delivery.HubManager`). With it, every emit goes to this
 process's own subscribers (through :class:`~hub.delivery.LocalDelivery`) and
 to a Redis channel, from which every other process delivers it to its own.
 
@@ -28,19 +28,18 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import socketio
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .delivery import LocalDelivery
-from .errors import HubError
+from .types import Broker
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .connection import Connection
-    from .hub import Hub
+    from .types import CoreHub as Hub
 
 logger = logging.getLogger("hub.broker")
 
@@ -75,18 +74,6 @@ class BrokerMetrics:
             registry=registry,
         )
         self.up.set(1)
-
-
-class Broker(Protocol):
-    """What the hub asks of its fan-out: a status for ``/api/health``, a start and a stop."""
-
-    kind: str
-
-    def status(self) -> str: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class LocalBroker:
@@ -336,49 +323,8 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
 
 
 async def recover(hub: Hub) -> int:
-    """Send every local connection the durable events it missed on the topics it follows.
-
-    Called after a broker outage. For each topic, live events are held first
-    and the log read afterwards, so every event is in one or the other (or
-    both, and then sent once). Inbox topics resend what is still queued
-    (not acknowledged); other durable topics what follows each connection's
-    last ``seq``. Returns how many events went out.
-    """
-    followers: dict[str, list[Connection]] = {}
-    for connection in list(hub.connections.values()):
-        for topic in list(connection.subscriptions):
-            followers.setdefault(topic, []).append(connection)
-    sent = 0
-    for topic, connections in followers.items():
-        try:
-            kind, key = hub.topics.resolve(topic)
-        except HubError:
-            continue
-        if not kind.durable:
-            continue
-        # Leave alone any connection already sending this topic from the log (a subscribe with since).
-        ready = [
-            connection for connection in connections
-            if connection.id in hub.connections and topic in connection.subscriptions
-            and topic not in connection.catching_up and (kind.inbox or topic in connection.cursors)
-        ]
-        for connection in ready:
-            connection.catching_up[topic] = []
-        events: list[Any] = []
-        try:
-            if kind.inbox:
-                events = list(await hub.log.pending(key))
-            elif ready:
-                since = min(connection.cursors.get(topic, 0) for connection in ready)
-                events = list((await hub.log.backlog(topic, since)).events)
-        finally:
-            # Even when reading failed, what was held meanwhile must go out.
-            for connection in ready:
-                cursor = connection.cursors.get(topic, 0)
-                missed = [event for event in events if (event.seq or 0) > cursor]
-                sent += len(missed)
-                await hub.catch_up(connection, topic, missed)
-    return sent
+    """Send every local connection the durable events it missed (:meth:`hub.streams.Streams.recover`)."""
+    return await hub.recover()
 
 
 def build_manager(hub: Hub, settings: Settings) -> Any:
@@ -386,7 +332,7 @@ def build_manager(hub: Hub, settings: Settings) -> Any:
 
     Also sets ``hub.broker``, which ``/api/health`` reports and the hub starts and stops.
     """
-    from .server import HubManager
+    from .delivery import HubManager
 
     metrics = BrokerMetrics(hub.metrics.registry)
     if not settings.redis_url:

@@ -29,7 +29,7 @@ from .api import JSONResponse, read_json
 from .auth import ADMIN, mint_token
 from .broker import instance_name
 from .errors import Forbidden, InvalidMessage, NotFound, Unavailable
-from .hub import Hub
+from .types import Hub
 from .openapi import describe
 
 CONSOLE_DIR = Path(__file__).parent / "static" / "console"

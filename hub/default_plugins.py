@@ -5,7 +5,6 @@ Registered before the installed plugins, so their hook implementations run first
 
 from __future__ import annotations
 
-from .config import Settings
 from .hookspecs import hookimpl
 from .topics import TopicKind, nobody, owner_or_admin
 
@@ -20,5 +19,5 @@ USER_KIND = TopicKind(
 
 
 @hookimpl
-def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
+def hub_topic_kinds() -> list[TopicKind]:
     return [USER_KIND]

@@ -27,10 +27,10 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from . import fastpath
+from .streams import admit_live
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .hub import Hub
+    from .types import CoreHub as Hub
 
 
 def encode_event(server: Any, event: str, payload: Any, namespace: str = "/") -> list[eio_packet.Packet]:
@@ -145,13 +145,6 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         writer.transport.abort()
 
 
-def admit_live(connection: Connection, topic: str, seq: int, data: dict[str, Any]) -> bool:
-    """Whether a live durable event goes out now; held or dropped otherwise."""
-    held = connection.catching_up.get(topic)
-    if held is not None:
-        held.append(data)
-        return False
-    if seq <= connection.cursors.get(topic, 0):
-        return False
-    connection.cursors[topic] = seq
-    return True
+
+class HubManager(LocalDelivery):
+    """The single-process manager: rooms in memory, delivery through :class:`LocalDelivery`."""

@@ -1,11 +1,14 @@
 """The hooks a plugin may implement.
 
-A plugin is a module (or object) registered under the entry-point group
+A plugin is a module or a class registered under the entry-point group
 ``hub.plugins``; the entry point's name is the plugin's name. It implements
-any of these functions, decorated with ``@hookimpl`` (``from hub import
-hookimpl``). The set-up hooks (``hub_config_defaults``, ``hub_topic_kinds``,
-``hub_routes``, ``hub_requests``) run while the app is built and return their
-value directly; the others may be ``async def`` and the host awaits them.
+any of these functions (or methods: a class plugin is instantiated once per
+hub, ``Plugin(hub)``, before any hook runs), decorated with ``@hookimpl``
+(``from hub import hookimpl``). An implementation may take any subset of a
+hook's arguments. The set-up hooks (``hub_config_defaults``,
+``hub_topic_kinds``, ``hub_routes``, ``hub_requests``) run while the app is
+built and return their value directly; the others may be ``async def`` and the
+host awaits them. :data:`MODES` says how a failing implementation is handled.
 See docs/plugins.md for a complete example.
 """
 
@@ -20,12 +23,27 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .connection import Connection
-    from .hub import Hub
-    from .requests import RequestHandler
     from .topics import TopicKind
+    from .types import Hub, RequestHandler
 
 hookspec = pluggy.HookspecMarker("hub")
 hookimpl = pluggy.HookimplMarker("hub")
+
+#: How the host treats an implementation that raises (hub.hookcalls), by hook:
+#: ``notice`` hooks tell what happened: the failure is logged with the plugin's
+#: name, and the client and the other plugins carry on; ``decision`` hooks fail
+#: closed (the client gets ``internal``); ``start-up`` stops the start-up. A hook
+#: not listed is a ``set-up`` hook: it runs while the app is built, returns its
+#: value (not an awaitable), and a failure stops the start-up, naming the plugin.
+MODES: dict[str, str] = {
+    "hub_startup": "start-up",
+    "hub_shutdown": "notice",
+    "hub_connect": "notice",
+    "hub_disconnect": "notice",
+    "hub_subscribe": "notice",
+    "hub_unsubscribe": "notice",
+    "hub_authorize_subscribe": "decision",
+}
 
 
 @hookspec
@@ -40,10 +58,12 @@ def hub_config_defaults() -> dict[str, Any]:
 
 
 @hookspec
-def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
+def hub_topic_kinds(hub: Hub, settings: Settings) -> list[TopicKind]:
     """The topic kinds this plugin owns, each with its policies.
 
-    Called once at start-up, before any connection. Registering a kind that
+    Called once while the hub is built, before ``hub_startup`` and any
+    connection. Policies and snapshots may keep ``hub`` (or, in a class plugin,
+    ``self``) to reach state that ``hub_startup`` sets up. Registering a kind that
     another plugin already registered stops the start-up with an error naming both.
     """
 
@@ -83,12 +103,19 @@ def hub_startup(hub: Hub) -> None:
 
 @hookspec
 def hub_shutdown(hub: Hub) -> None:
-    """Called when the hub stops, after it stops accepting connections."""
+    """Called when the hub stops, after it stops accepting connections.
+
+    Every plugin's implementation runs, even when another's fails.
+    """
 
 
 @hookspec
 def hub_connect(hub: Hub, connection: Connection) -> None:
-    """Called after a client authenticated and received ``hub.welcome``."""
+    """Called after a client authenticated and received ``hub.welcome``.
+
+    An exception is logged with the plugin's name; the client stays connected
+    and the other plugins' implementations still run (so for every notice hook).
+    """
 
 
 @hookspec
@@ -105,9 +132,10 @@ def hub_authorize_subscribe(hub: Hub, connection: Connection, topic: str) -> boo
     """Called before a subscription that the topic kind's policy allowed; may refuse it.
 
     Return ``False`` to refuse (the client gets ``forbidden``), ``True`` or
-    ``None`` to have no objection. Every plugin is asked, so an application
-    plugin can narrow another plugin's kinds (for example, let only a chat's
-    members join its ``presence:`` room). May be async.
+    ``None`` to have no objection; a raised ``HubError`` is the reply. Every
+    plugin is asked, so an application plugin can narrow another plugin's kinds
+    (for example, let only a chat's members join its ``presence:`` room). May be
+    async. Any other exception refuses the subscription with ``internal``: it fails closed.
     """
 
 

@@ -1,8 +1,17 @@
-"""The plugin host: discovery through entry points, validation, and hook calls.
+"""The plugin host: discovery through entry points, validation, and registration.
 
 Plugins are found in the entry-point group ``hub.plugins``; the entry point's
-name is the plugin's name. Loading happens in :func:`load_plugins`, never at
-import time, so tests and tools choose what is loaded.
+name is the plugin's name. Loading happens in :func:`find_plugins` and
+:func:`load_plugins`, never at import time, so tests and tools choose what is loaded.
+
+An entry point names a module of hook functions (stateless) or a class: the
+host creates one instance per hub, ``Plugin(hub)``, before any hook runs, so
+its ``@hookimpl`` methods keep that hub's state on ``self``.
+
+Hooks are called the pluggy way, ``pm.hook.<name>(...)``, so hook wrappers,
+``firstresult`` and ``pm.add_hookcall_monitoring`` work for plugins. Each
+plugin is registered through a thin shim (:mod:`hub.hookcalls`) that isolates
+its implementations and attributes what they return.
 """
 
 from __future__ import annotations
@@ -10,22 +19,31 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from .utils import await_me_maybe
+from .hookcalls import Contribution, PluginError, shim
+
+if TYPE_CHECKING:
+    from .types import Hub
 
 ENTRY_POINT_GROUP = "hub.plugins"
 PLUGIN_NAME = r"^[a-z][a-z0-9_]*$"
 logger = logging.getLogger("hub.plugins")
 
 
-class PluginError(RuntimeError):
-    """A plugin could not be loaded or used; the message names it."""
+@dataclass(frozen=True)
+class FoundPlugin:
+    """A plugin found and imported, not yet registered: its name, where from, and the module or class."""
+
+    name: str
+    value: str
+    plugin: object
 
 
 @dataclass(frozen=True)
@@ -61,20 +79,13 @@ def list_plugins(enabled: Iterable[str] | None) -> list[PluginInfo]:
     return infos
 
 
-def load_plugins(enabled: Iterable[str] | None, defaults: Iterable[tuple[str, object]] = ()) -> pluggy.PluginManager:
-    """A plugin manager holding ``defaults`` and the enabled installed plugins.
+def find_plugins(enabled: Iterable[str] | None, defaults: Iterable[tuple[str, object]] = ()) -> list[FoundPlugin]:
+    """``defaults``, then the enabled installed plugins, imported.
 
-    ``enabled`` None means every installed plugin. A name that is not
-    installed, a plugin that fails to import, and a hook implementation whose
-    name or arguments match no hook all raise :class:`PluginError` naming the plugin.
+    ``enabled`` None means every installed plugin. A name that is not installed
+    and a plugin that fails to import raise :class:`PluginError` naming it.
     """
-    import re
-
-    pm = pluggy.PluginManager("hub")
-    pm.add_hookspecs(hookspecs)
-    for name, plugin in defaults:
-        # Registered first, so they run last: installed plugins win (Datasette's trylast idea).
-        pm.register(plugin, name=name)
+    found = [FoundPlugin(name, "the core", plugin) for name, plugin in defaults]
     wanted = None if enabled is None else list(enabled)
     entry_points = {ep.name: ep for ep in installed_entry_points()}
     if wanted is not None:
@@ -93,17 +104,48 @@ def load_plugins(enabled: Iterable[str] | None, defaults: Iterable[tuple[str, ob
             plugin = ep.load()
         except Exception as exc:
             raise PluginError(f"plugin {name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}") from exc
+        found.append(FoundPlugin(name, ep.value, plugin))
+    return found
+
+
+def register_plugins(found: Sequence[FoundPlugin], hub: Hub | None) -> pluggy.PluginManager:
+    """A plugin manager holding ``found``; a class plugin is instantiated with ``hub`` first.
+
+    Without a hub (a command such as ``hub db`` that runs no hub), a class
+    plugin contributes only its static and class methods. A hook implementation
+    whose name or arguments match no hook raises :class:`PluginError` naming the plugin.
+    """
+    pm = pluggy.PluginManager("hub")
+    pm.add_hookspecs(hookspecs)
+    for entry in found:
+        plugin = entry.plugin
+        if inspect.isclass(plugin) and hub is not None:
+            factory: Any = plugin
+            try:
+                plugin = factory(hub)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {entry.name!r} ({entry.value}) failed to start: {type(exc).__name__}: {exc}"
+                ) from exc
         try:
-            pm.register(plugin, name=name)
+            # The defaults come first, so they run last: installed plugins win (Datasette's trylast idea).
+            pm.register(shim(pm, entry.name, plugin), name=entry.name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(f"plugin {name!r} ({ep.value}) is not valid: {exc}") from exc
+            raise PluginError(f"plugin {entry.name!r} ({entry.value}) is not valid: {exc}") from exc
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        # exc.plugin is the module object; the operator knows the plugin by its entry-point name.
+        # exc.plugin is the shim; the operator knows the plugin by its entry-point name.
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         raise PluginError(f"plugin {name!r} is not valid: {exc}") from exc
     return pm
+
+
+def load_plugins(
+    enabled: Iterable[str] | None, defaults: Iterable[tuple[str, object]] = (), hub: Hub | None = None
+) -> pluggy.PluginManager:
+    """:func:`find_plugins` and :func:`register_plugins` in one step."""
+    return register_plugins(find_plugins(enabled, defaults), hub)
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
@@ -113,40 +155,26 @@ def plugin_names(pm: pluggy.PluginManager) -> list[str]:
     )
 
 
+def plugin_object(pm: pluggy.PluginManager, name: str) -> object:
+    """The module or the per-hub instance registered as ``name`` (not its shim)."""
+    return getattr(pm.get_plugin(name), "__hub_plugin__", None)
+
+
 def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call a hook on every plugin, keeping who returned what: ``[(plugin, result)]``."""
-    hook = getattr(pm.hook, hook_name)
-    results = []
-    for impl in reversed(hook.get_hookimpls()):
-        args = {name: kwargs[name] for name in impl.argnames}
-        try:
-            result = impl.function(**args)
-        except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}") from exc
-        if inspect.isawaitable(result):
-            # Set-up hooks run while the app is built, outside any event loop: an
-            # `async def` one would be silently ignored, so it is refused instead.
-            if inspect.iscoroutine(result):
-                result.close()
-            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} must return its value, not an awaitable")
-        if result is not None:
-            results.append((impl.plugin_name, result))
-    return results
+    """Call a set-up hook through pluggy; who returned what: ``[(plugin, result)]``.
 
-
-async def acall_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Like :func:`call_each`, awaiting results that are awaitable.
-
-    An exception is logged with the plugin's name and re-raised as :class:`PluginError`.
+    Results come in pluggy's call order. A result that is not a
+    :class:`Contribution` (a hook wrapper replaced it) is the core's to refuse.
     """
-    hook = getattr(pm.hook, hook_name)
     results = []
-    for impl in reversed(hook.get_hookimpls()):
-        args = {name: kwargs[name] for name in impl.argnames}
-        try:
-            result = await await_me_maybe(impl.function(**args))
-        except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {type(exc).__name__}: {exc}") from exc
-        if result is not None:
-            results.append((impl.plugin_name, result))
+    for result in getattr(pm.hook, hook_name)(**kwargs):
+        if not isinstance(result, Contribution):
+            raise PluginError(f"{hook_name}: a hook wrapper returned {result!r} instead of a plugin's contribution")
+        results.append((result.plugin, result.value))
     return results
+
+
+__all__ = [
+    "Contribution", "FoundPlugin", "PluginError", "PluginInfo", "call_each", "find_plugins", "list_plugins",
+    "load_plugins", "plugin_names", "plugin_object", "register_plugins",
+]

@@ -9,57 +9,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .auth import Principal
 from .envelope import utc_timestamp, validate_id, validate_type
-from .connection import Connection
 from .errors import Forbidden, HubError, InternalError, InvalidMessage, RateLimited, TooLarge, error_reply
+from .types import AfterReply, ClientRequest, Hub, RequestHandler
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .connection import Connection
+    from .sessions import Sessions
+    from .streams import Streams
 
 logger = logging.getLogger("hub.requests")
-AfterReply = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class ClientRequest:
-    """One request from a client, as a handler sees it."""
-
-    hub: Hub
-    connection: Connection
-    name: str
-    payload: dict[str, Any]
-    after_reply: list[AfterReply] = field(default_factory=list)
-
-    @property
-    def principal(self) -> Principal:
-        return self.connection.principal
-
-    def then(self, action: AfterReply) -> None:
-        """Run ``action`` once the reply has been sent (for example, a backlog after ``subscribe``)."""
-        self.after_reply.append(action)
-
-    def field(self, name: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
-        """The payload's ``name`` checked against ``kind``; :class:`InvalidMessage` otherwise."""
-        if name not in self.payload or self.payload[name] is None:
-            if required:
-                raise InvalidMessage(f"'{name}' is required.")
-            return None
-        value = self.payload[name]
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-            raise InvalidMessage(f"'{name}' has the wrong type.")
-        return value
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-RequestHandler = Callable[[ClientRequest], Awaitable[dict[str, Any] | None]]
 
 
 class Dispatcher:
@@ -102,18 +63,30 @@ class Dispatcher:
 # The core's requests ---------------------------------------------------------
 
 
-async def subscribe(request: ClientRequest) -> dict[str, Any]:
-    topic = request.field("topic", str)
-    since = request.field("since", int, required=False)
-    if since is not None and since < 0:
-        raise InvalidMessage("'since' must be 0 or more.")
-    return await request.hub.subscribe(request, topic, since)
+def core_requests(streams: Streams, sessions: Sessions) -> dict[str, RequestHandler]:
+    """The core's own requests, over the parts of the hub they work on."""
 
+    async def subscribe(request: ClientRequest) -> dict[str, Any]:
+        topic = request.field("topic", str)
+        since = request.field("since", int, required=False)
+        if since is not None and since < 0:
+            raise InvalidMessage("'since' must be 0 or more.")
+        return await streams.subscribe(request, topic, since)
 
-async def unsubscribe(request: ClientRequest) -> dict[str, Any]:
-    topic = request.field("topic", str)
-    await request.hub.unsubscribe(request.connection, topic)
-    return {}
+    async def unsubscribe(request: ClientRequest) -> dict[str, Any]:
+        topic = request.field("topic", str)
+        await streams.unsubscribe(request.connection, topic)
+        return {}
+
+    async def refresh(request: ClientRequest) -> dict[str, Any]:
+        token = request.field("token", str)
+        principal = sessions.verifier.verify(token)
+        if principal.user != request.principal.user:
+            raise Forbidden("A refreshed token must be for the same user ('sub').")
+        sessions.refresh(request.connection, principal)
+        return {"expires_at": utc_timestamp(datetime.fromtimestamp(principal.expires_at, timezone.utc))}
+
+    return {"subscribe": subscribe, "unsubscribe": unsubscribe, "publish": publish, "ack": ack, "auth.refresh": refresh}
 
 
 async def publish(request: ClientRequest) -> dict[str, Any]:
@@ -141,19 +114,4 @@ async def ack(request: ClientRequest) -> dict[str, Any]:
     return {"acked": acked}
 
 
-async def refresh(request: ClientRequest) -> dict[str, Any]:
-    token = request.field("token", str)
-    principal = request.hub.verifier.verify(token)
-    if principal.user != request.principal.user:
-        raise Forbidden("A refreshed token must be for the same user ('sub').")
-    request.hub.refresh_connection(request.connection, principal)
-    return {"expires_at": utc_timestamp(datetime.fromtimestamp(principal.expires_at, timezone.utc))}
-
-
-CORE_REQUESTS: dict[str, RequestHandler] = {
-    "subscribe": subscribe,
-    "unsubscribe": unsubscribe,
-    "publish": publish,
-    "ack": ack,
-    "auth.refresh": refresh,
-}
+__all__ = ["ClientRequest", "Dispatcher", "RequestHandler", "core_requests"]

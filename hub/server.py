@@ -18,11 +18,11 @@ from socketio import packet
 
 from . import jsoncodec
 from .config import Settings
-from .delivery import LocalDelivery
+from .delivery import HubManager
 from .eio import HubEngineIOServer
 from .envelope import Envelope
 from .errors import HubError, InternalError
-from .hub import Hub
+from .types import CoreHub as Hub
 
 logger = logging.getLogger("hub.server")
 _packet_size: contextvars.ContextVar[int] = contextvars.ContextVar("hub_packet_size", default=0)
@@ -119,10 +119,6 @@ def _reason(reason: Any) -> str:
     if reason == reasons.SERVER_DISCONNECT:
         return "server"
     return "lost"
-
-
-class HubManager(LocalDelivery):
-    """The single-process manager: rooms in memory, delivery through :class:`LocalDelivery`."""
 
 
 def build_socket_server(hub: Hub, settings: Settings, cors: Any) -> HubSocketServer:

@@ -1,0 +1,179 @@
+"""Each connection's streams: subscriptions, durable cursors, catch-up and live gating.
+
+This module is the only writer of ``Connection.cursors`` (the highest durable
+``seq`` sent on each topic) and ``Connection.catching_up`` (live events held
+while a backlog is being sent). Delivery asks :func:`admit_live` about each live
+durable event; the broker's recovery after an outage is :meth:`Streams.recover`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import Forbidden, HubError
+from .hookcalls import settle
+from .utils import await_me_maybe
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .types import ClientRequest, CoreHub
+
+
+def admit_live(connection: Connection, topic: str, seq: int, data: dict[str, Any]) -> bool:
+    """Whether a live durable event goes out now; held or dropped otherwise (once per recipient)."""
+    held = connection.catching_up.get(topic)
+    if held is not None:
+        held.append(data)
+        return False
+    if seq <= connection.cursors.get(topic, 0):
+        return False
+    connection.cursors[topic] = seq
+    return True
+
+
+class Streams:
+    """Subscribing, unsubscribing and catching up, for every connection of one hub."""
+
+    def __init__(self, hub: CoreHub) -> None:
+        self.hub = hub
+
+    async def follow_inbox(self, connection: Connection) -> None:
+        """Join the connection's inbox, holding its live events until :meth:`catch_up` sends the queue."""
+        inbox = connection.inbox
+        # Live inbox events wait until the queued ones are out, so the user sees seq order.
+        connection.catching_up[inbox] = []
+        await self.hub.sio.enter_room(connection.id, inbox)
+        connection.subscriptions.add(inbox)
+
+    async def subscribe(self, request: ClientRequest, topic: str, since: int | None) -> dict[str, Any]:
+        """Subscribe a connection (policy checked); the ``subscribe`` reply."""
+        hub, connection = self.hub, request.connection
+        kind = await hub.topics.check_subscribe(connection.principal, topic)
+        verdicts = await settle(hub.pm.hook.hub_authorize_subscribe(hub=hub, connection=connection, topic=topic))
+        if any(verdict is False for verdict in verdicts):
+            raise Forbidden(f"You may not subscribe to {topic}.")
+        reply: dict[str, Any] = {"topic": topic, "seq": 0, "recovered": False}
+        if kind.durable and since is not None:
+            # Join first and hold live events, then read the log: every event is
+            # either in the backlog or held (or both, and then sent once).
+            connection.catching_up[topic] = []
+            connection.cursors[topic] = since
+            await hub.sio.enter_room(connection.id, topic)
+            connection.subscriptions.add(topic)
+            try:
+                backlog = await hub.log.backlog(topic, since)
+            except BaseException:
+                connection.catching_up.pop(topic, None)
+                raise
+            if since > backlog.latest_seq:
+                # The client saw more than this log holds (a restored or reset
+                # database): it must resync, and later seqs must still reach it.
+                connection.cursors[topic] = backlog.latest_seq
+            reply.update(seq=backlog.latest_seq, recovered=backlog.complete and since <= backlog.latest_seq)
+            events = list(backlog.events)
+
+            async def send_backlog() -> None:
+                await self.catch_up(connection, topic, events)
+
+            request.then(send_backlog)
+        else:
+            await hub.sio.enter_room(connection.id, topic)
+            connection.subscriptions.add(topic)
+            if kind.durable:
+                reply["seq"] = await hub.log.latest_seq(topic)
+                if not kind.inbox and topic not in connection.catching_up:
+                    # Only events newer than the reply's seq are news to this subscriber.
+                    connection.cursors[topic] = max(connection.cursors.get(topic, 0), reply["seq"])
+        try:
+            if kind.snapshot is not None:
+                snapshot = await await_me_maybe(kind.snapshot(connection.principal, topic))
+                if snapshot is not None:
+                    reply["snapshot"] = snapshot
+            await settle(hub.pm.hook.hub_subscribe(hub=hub, connection=connection, topic=topic))
+        except BaseException:
+            if since is not None:
+                connection.catching_up.pop(topic, None)
+            raise
+        return reply
+
+    async def unsubscribe(self, connection: Connection, topic: str) -> None:
+        hub = self.hub
+        hub.topics.resolve(topic)
+        if topic == connection.inbox:
+            raise Forbidden("A connection always follows its own inbox.")
+        await hub.sio.leave_room(connection.id, topic)
+        connection.cursors.pop(topic, None)
+        connection.catching_up.pop(topic, None)
+        if topic in connection.subscriptions:
+            connection.subscriptions.discard(topic)
+            await settle(hub.pm.hook.hub_unsubscribe(hub=hub, connection=connection, topic=topic))
+
+    async def catch_up(self, connection: Connection, topic: str, backlog: Any) -> None:
+        """Send ``backlog`` in order, then the live events held meanwhile, each once."""
+        connection.catching_up.setdefault(topic, [])
+        try:
+            for event in backlog:
+                await self._send_durable(connection, event.to_dict())
+            while held := connection.catching_up[topic]:
+                connection.catching_up[topic] = []
+                for data in sorted(held, key=lambda item: item["seq"]):
+                    await self._send_durable(connection, data)
+        finally:
+            # No await between the last check and this: nothing can slip into the buffer unseen.
+            connection.catching_up.pop(topic, None)
+
+    async def _send_durable(self, connection: Connection, data: dict[str, Any]) -> None:
+        topic, seq = data["topic"], data["seq"]
+        if seq <= connection.cursors.get(topic, 0):
+            return
+        connection.cursors[topic] = seq
+        await self.hub.sio.emit(data["type"], data, to=connection.id)
+
+    async def recover(self) -> int:
+        """Send every local connection the durable events it missed on the topics it follows.
+
+        Called after a broker outage. For each topic, live events are held first
+        and the log read afterwards, so every event is in one or the other (or
+        both, and then sent once). Inbox topics resend what is still queued
+        (not acknowledged); other durable topics what follows each connection's
+        last ``seq``. Returns how many events went out.
+        """
+        hub = self.hub
+        followers: dict[str, list[Connection]] = {}
+        for connection in list(hub.connections.values()):
+            for topic in list(connection.subscriptions):
+                followers.setdefault(topic, []).append(connection)
+        sent = 0
+        for topic, connections in followers.items():
+            try:
+                kind, key = hub.topics.resolve(topic)
+            except HubError:
+                continue
+            if not kind.durable:
+                continue
+            # Leave alone any connection already sending this topic from the log (a subscribe with since).
+            ready = [
+                connection for connection in connections
+                if connection.id in hub.connections and topic in connection.subscriptions
+                and topic not in connection.catching_up and (kind.inbox or topic in connection.cursors)
+            ]
+            for connection in ready:
+                connection.catching_up[topic] = []
+            events: list[Any] = []
+            try:
+                if kind.inbox:
+                    events = list(await hub.log.pending(key))
+                elif ready:
+                    since = min(connection.cursors.get(topic, 0) for connection in ready)
+                    events = list((await hub.log.backlog(topic, since)).events)
+            finally:
+                # Even when reading failed, what was held meanwhile must go out.
+                for connection in ready:
+                    cursor = connection.cursors.get(topic, 0)
+                    missed = [event for event in events if (event.seq or 0) > cursor]
+                    sent += len(missed)
+                    await self.catch_up(connection, topic, missed)
+        return sent
+
+
+__all__ = ["Streams", "admit_live"]
