@@ -67,12 +67,12 @@ def test_plugin_hook_has_a_docstring(hook: str) -> None:
 
 
 def implementations() -> set[str]:
-    """Hooks implemented by a plugin under tests/ (``def hub_x(`` or ``async def hub_x(``)."""
+    """Hooks implemented by a plugin under tests/ (``def hub_x(`` or ``async def hub_x(``, methods too)."""
     found = set()
     for path in TESTS.rglob("*.py"):
         if path.resolve() == Path(__file__).resolve():
             continue
-        found.update(re.findall(r"^(?:async )?def (hub_[a-z_]+)\(", path.read_text(), re.MULTILINE))
+        found.update(re.findall(r"^\s*(?:async )?def (hub_[a-z_]+)\(", path.read_text(), re.MULTILINE))
     return found
 
 
@@ -87,7 +87,7 @@ def test_plugin_hook_has_tests(hook: str) -> None:
 def test_echo_fixture_implements_every_hook() -> None:
     # The docs call the echo plugin the example of every hook; keep that true.
     source = (FIXTURES / "hub-echo-plugin" / "hub_echo.py").read_text()
-    implemented = set(re.findall(r"^(?:async )?def (hub_[a-z_]+)\(", source, re.MULTILINE))
+    implemented = set(re.findall(r"^\s*(?:async )?def (hub_[a-z_]+)\(", source, re.MULTILINE))
     assert implemented == set(HOOKS)
 
 

@@ -425,14 +425,14 @@ def test_env_config_reaches_a_plugin_whose_name_has_an_underscore(
     from hub.config import load_settings
     from hub.eventlog import open_event_log
     from hub.hub import Hub
-    from hub.plugins import list_plugins, load_plugins
+    from hub.plugins import find_plugins, list_plugins
 
     assert [info.distribution for info in list_plugins(None) if info.name == "word_count"] == ["word-count-fixture"]
     settings = load_settings(
         environ={"HUB_JWT_SECRET": "s" * 32, "HUB_DATA_DIR": str(tmp_path), "HUB_PLUGIN_WORD_COUNT_MAX_WORDS": "5"}
     )
     try:
-        hub = Hub(settings, load_plugins(["word_count"]), open_event_log("memory://"))
+        hub = Hub(settings, find_plugins(["word_count"]), open_event_log("memory://"))
     finally:
         sys.modules.pop("hub_fixture_word_count", None)
     assert hub.plugins == ["word_count"]

@@ -35,58 +35,62 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hub.doc_processing")
 
-# One hub per process: the policy and snapshot need the service before hub_startup runs.
-service = DocumentService()
-pool = WorkerPool(service)
 
 
-@hookimpl
-def hub_config_defaults() -> dict[str, Any]:
-    return dict(config.DEFAULTS)
+class DocProcessing:
+    """The plugin, one instance per hub (the entry point names this class).
+
+    The kind's policy and snapshot are the instance's service, and its worker
+    pool runs on that hub only.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.service = DocumentService()
+        self.pool = WorkerPool(self.service)
+
+    @hookimpl
+    def hub_config_defaults(self) -> dict[str, Any]:
+        return dict(config.DEFAULTS)
+
+    @hookimpl
+    def hub_topic_kinds(self, settings: Settings) -> list[TopicKind]:
+        return [
+            TopicKind(
+                name=KIND,
+                can_subscribe=self.service.can_subscribe,
+                durable=True,
+                retention=retention(settings, config.DEFAULTS["retention_days"]),
+                snapshot=self.service.snapshot,
+                description="One document's processing status: its owner and admins; snapshot = the latest status.",
+            )
+        ]
+
+    @hookimpl
+    def hub_routes(self, hub: Hub) -> list[BaseRoute]:
+        return document_routes(hub, self.service)
+
+    # tryfirst: other plugins' hub_startup may register their processors on the service.
+    @hookimpl(tryfirst=True)
+    def hub_startup(self, hub: Hub) -> None:
+        settings = config.load(hub.plugin_config(NAME), hub.settings.data_dir)
+        try:
+            store: JobStore | None = JobStore(hub.engine)
+        except Unavailable:
+            log.warning("doc_processing: no SQL database (memory store); document routes answer 503")
+            store = None
+        self.service.configure(hub, settings, store)
+        hub.services[NAME] = self.service
+        if settings.ocr:
+            ocr = OcrProcessor(settings)
+            for problem in ocr.problems():
+                log.warning("doc_processing: %s", problem)
+            self.service.register_processor("ocr", ocr)
+        if store is not None and settings.workers > 0:
+            self.pool.start(hub, settings.workers)
+
+    @hookimpl
+    async def hub_shutdown(self) -> None:
+        await self.pool.stop()
 
 
-@hookimpl
-def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
-    return [
-        TopicKind(
-            name=KIND,
-            can_subscribe=service.can_subscribe,
-            durable=True,
-            retention=retention(settings, config.DEFAULTS["retention_days"]),
-            snapshot=service.snapshot,
-            description="One document's processing status: its owner and admins; snapshot = the latest status.",
-        )
-    ]
-
-
-@hookimpl
-def hub_routes(hub: Hub) -> list[BaseRoute]:
-    return document_routes(hub, service)
-
-
-# tryfirst: other plugins' hub_startup may register their processors on the service.
-@hookimpl(tryfirst=True)
-def hub_startup(hub: Hub) -> None:
-    settings = config.load(hub.plugin_config(NAME), hub.settings.data_dir)
-    try:
-        store: JobStore | None = JobStore(hub.engine)
-    except Unavailable:
-        log.warning("doc_processing: no SQL database (memory store); document routes answer 503")
-        store = None
-    service.configure(hub, settings, store)
-    hub.services[NAME] = service
-    if settings.ocr:
-        ocr = OcrProcessor(settings)
-        for problem in ocr.problems():
-            log.warning("doc_processing: %s", problem)
-        service.register_processor("ocr", ocr)
-    if store is not None and settings.workers > 0:
-        pool.start(hub, settings.workers)
-
-
-@hookimpl
-async def hub_shutdown(hub: Hub) -> None:
-    await pool.stop()
-
-
-__all__ = ["DocumentService", "Job", "NotHolder", "service"]
+__all__ = ["DocProcessing", "DocumentService", "Job", "NotHolder"]

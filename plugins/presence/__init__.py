@@ -18,7 +18,6 @@ Who may join a room: any authenticated user, narrowed by any plugin's
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from hub import Connection, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
 
@@ -31,130 +30,105 @@ from .store import open_store
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from hub import Settings
-    from hub.requests import RequestHandler
+    from hub import RequestHandler
 
 NAME = "presence"  # the entry point's name in pyproject.toml
 
-__all__ = ["Presence", "presence_of"]
-
-_instances: WeakKeyDictionary[Hub, Presence] = WeakKeyDictionary()
+__all__ = ["Presence", "PresencePlugin"]
 
 
-def presence_of(hub: Hub) -> Presence:
-    """The presence state of ``hub`` (set up in ``hub_startup``)."""
-    presence = _instances.get(hub)
-    if presence is None:
-        raise Unavailable("Presence is not running on this hub.")
-    return presence
+class PresencePlugin:
+    """The plugin, one instance per hub (the entry point names this class).
 
-
-class RoomSnapshot:
-    """The ``presence`` kind's snapshot provider, bound to its hub's presence at start-up.
-
-    The kind is registered before the hub exists, so the provider is an object
-    that ``hub_startup`` finds through ``hub.topics`` and binds.
+    ``self.presence`` is this hub's presence state, set up in ``hub_startup``;
+    the kind's snapshot, the request and the routes reach it through ``self``.
     """
 
-    presence: Presence | None = None
+    def __init__(self, hub: Hub) -> None:
+        self.presence: Presence | None = None
 
-    async def __call__(self, principal: Principal, topic: str) -> dict[str, Any]:
+    def presence_of(self) -> Presence:
+        """The presence state of this plugin's hub (set up in ``hub_startup``)."""
         if self.presence is None:
             raise Unavailable("Presence is not running on this hub.")
-        return await self.presence.snapshot(principal, topic)
+        return self.presence
 
+    async def snapshot(self, principal: Principal, topic: str) -> dict[str, Any]:
+        """The ``presence`` kind's snapshot: the room's members."""
+        return await self.presence_of().snapshot(principal, topic)
 
-@hookimpl
-def hub_config_defaults() -> dict[str, Any]:
-    return dict(DEFAULTS)
+    @hookimpl
+    def hub_config_defaults(self) -> dict[str, Any]:
+        return dict(DEFAULTS)
 
+    @hookimpl
+    def hub_topic_kinds(self) -> list[TopicKind]:
+        return [
+            TopicKind(
+                name=KIND,
+                can_subscribe=anyone,
+                durable=False,
+                snapshot=self.snapshot,
+                description="Presence rooms: subscribing joins; members, joins, leaves and typing, nothing stored.",
+            )
+        ]
 
-@hookimpl
-def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
-    return [
-        TopicKind(
-            name=KIND,
-            can_subscribe=anyone,
-            durable=False,
-            snapshot=RoomSnapshot(),
-            description="Presence rooms: subscribing joins; members, joins, leaves and typing, nothing stored.",
-        )
-    ]
+    @hookimpl
+    def hub_requests(self) -> dict[str, RequestHandler]:
+        return {"typing": api.typing_handler(self.presence_of)}
 
+    @hookimpl
+    def hub_routes(self, hub: Hub) -> list[BaseRoute]:
+        return api.routes(hub, self.presence_of)
 
-@hookimpl
-def hub_requests(hub: Hub) -> dict[str, RequestHandler]:
-    return {"typing": api.typing_handler(presence_of)}
+    @hookimpl
+    async def hub_startup(self, hub: Hub) -> None:
+        config = PresenceConfig.load(hub.plugin_config(NAME))
+        try:
+            engine = hub.engine
+        except Unavailable:
+            engine = None  # memory:// event store: last-seen times live as long as the process
+        store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
+        presence = self.presence = Presence(hub, config, store, LastSeen(engine))
+        hub.services[NAME] = presence
+        hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
+        if presence.store.shared:
+            hub.start_task(presence.heartbeat_loop(), name="presence-heartbeat")
 
+    @hookimpl
+    async def hub_shutdown(self) -> None:
+        presence, self.presence = self.presence, None
+        if presence is not None:
+            await presence.stop()
 
-@hookimpl
-def hub_routes(hub: Hub) -> list[BaseRoute]:
-    return api.routes(hub, presence_of)
+    @hookimpl
+    async def hub_connect(self, connection: Connection) -> None:
+        if self.presence is not None:
+            await self.presence.connected(connection)
 
+    @hookimpl
+    async def hub_disconnect(self, connection: Connection) -> None:
+        if self.presence is not None:
+            await self.presence.disconnected(connection)
 
-@hookimpl
-async def hub_startup(hub: Hub) -> None:
-    config = PresenceConfig.load(hub.plugin_config(NAME))
-    try:
-        engine = hub.engine
-    except Unavailable:
-        engine = None  # memory:// event store: last-seen times live as long as the process
-    store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
-    presence = Presence(hub, config, store, LastSeen(engine))
-    kind, _ = hub.topics.resolve(f"{KIND}:_")
-    if isinstance(kind.snapshot, RoomSnapshot):
-        kind.snapshot.presence = presence
-    _instances[hub] = presence
-    hub.services[NAME] = presence
-    hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
-    if presence.store.shared:
-        hub.start_task(presence.heartbeat_loop(), name="presence-heartbeat")
+    @hookimpl
+    def hub_authorize_subscribe(self, connection: Connection, topic: str) -> None:
+        # No objection of its own (the kind's policy is `anyone`); this only makes sure the
+        # connection is known before the snapshot, which runs ahead of hub_subscribe.
+        if self.presence is not None and topic.startswith(f"{KIND}:"):
+            self.presence.track(connection)
+
+    @hookimpl
+    async def hub_subscribe(self, connection: Connection, topic: str) -> None:
+        if self.presence is not None and topic.startswith(f"{KIND}:"):
+            await self.presence.join(connection, topic)
+
+    @hookimpl
+    async def hub_unsubscribe(self, connection: Connection, topic: str) -> None:
+        if self.presence is not None and topic.startswith(f"{KIND}:"):
+            await self.presence.leave(connection.id, connection.user, topic)
 
 
 def _store_url(hub: Hub, config: PresenceConfig) -> str:
     """The configured store; by default Redis when the hub runs on Redis (``HUB_REDIS_URL``), else memory."""
     return config.store or hub.settings.redis_url or "memory://"
-
-
-@hookimpl
-async def hub_shutdown(hub: Hub) -> None:
-    presence = _instances.pop(hub, None)
-    if presence is not None:
-        await presence.stop()
-
-
-@hookimpl
-async def hub_connect(hub: Hub, connection: Connection) -> None:
-    presence = _instances.get(hub)
-    if presence is not None:
-        await presence.connected(connection)
-
-
-@hookimpl
-async def hub_disconnect(hub: Hub, connection: Connection) -> None:
-    presence = _instances.get(hub)
-    if presence is not None:
-        await presence.disconnected(connection)
-
-
-@hookimpl
-def hub_authorize_subscribe(hub: Hub, connection: Connection, topic: str) -> None:
-    # No objection of its own (the kind's policy is `anyone`); this only makes sure the
-    # connection is known before the snapshot, which runs ahead of hub_subscribe.
-    presence = _instances.get(hub)
-    if presence is not None and topic.startswith(f"{KIND}:"):
-        presence.track(connection)
-
-
-@hookimpl
-async def hub_subscribe(hub: Hub, connection: Connection, topic: str) -> None:
-    presence = _instances.get(hub)
-    if presence is not None and topic.startswith(f"{KIND}:"):
-        await presence.join(connection, topic)
-
-
-@hookimpl
-async def hub_unsubscribe(hub: Hub, connection: Connection, topic: str) -> None:
-    presence = _instances.get(hub)
-    if presence is not None and topic.startswith(f"{KIND}:"):
-        await presence.leave(connection.id, connection.user, topic)

@@ -15,7 +15,8 @@ from .rooms import KIND, Presence
 
 USER_ID = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
-PresenceOf = Callable[[Hub], Presence]
+#: The presence state of the plugin's hub (raises Unavailable before start-up).
+PresenceOf = Callable[[], Presence]
 
 
 def typing_handler(presence_of: PresenceOf) -> Any:
@@ -25,7 +26,7 @@ def typing_handler(presence_of: PresenceOf) -> Any:
         typing = request.field("typing", bool)
         topic = f"{KIND}:{room}"
         request.hub.topics.resolve(topic)  # InvalidTopic for a malformed room
-        throttled = await presence_of(request.hub).typing(request.connection, topic, typing)
+        throttled = await presence_of().typing(request.connection, topic, typing)
         return {"throttled": throttled}
 
     return typing
@@ -47,7 +48,7 @@ def routes(hub: Hub, presence_of: PresenceOf) -> list[BaseRoute]:
     async def users(request: Request) -> JSONResponse:
         """Whether each user is online, and when they were last seen (any authenticated user)."""
         await hub.authenticate(request)
-        presence = presence_of(hub)
+        presence = presence_of()
         ids = _user_ids(request.query_params.getlist("ids"), presence.config.max_ids)
         return JSONResponse({"users": await presence.users(ids)})
 

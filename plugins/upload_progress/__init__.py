@@ -25,39 +25,44 @@ from .service import DEFAULTS, KIND, NAME, UploadService
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from hub import Hub, Settings
-
-# One hub per process: the policy and snapshot need the hub, which only the later hooks receive.
-service = UploadService()
+    from hub import Hub
 
 
-@hookimpl
-def hub_config_defaults() -> dict[str, Any]:
-    return dict(DEFAULTS)
+
+class UploadProgress:
+    """The plugin, one instance per hub (the entry point names this class).
+
+    The kind's policy and snapshot are the instance's service, which
+    ``hub_startup`` configures: each hub has its own.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.service = UploadService()
+
+    @hookimpl
+    def hub_config_defaults(self) -> dict[str, Any]:
+        return dict(DEFAULTS)
+
+    @hookimpl
+    def hub_topic_kinds(self) -> list[TopicKind]:
+        return [
+            TopicKind(
+                name=KIND,
+                can_subscribe=self.service.can_subscribe,
+                durable=False,  # progress ticks are ephemeral; the final state lives in the uploads table
+                snapshot=self.service.snapshot,
+                description="One upload's progress: the uploader and admins; snapshot = its latest state.",
+            )
+        ]
+
+    @hookimpl
+    def hub_routes(self) -> list[BaseRoute]:
+        return upload_routes(self.service)
+
+    @hookimpl
+    def hub_startup(self, hub: Hub) -> None:
+        self.service.configure(hub)
+        hub.services[NAME] = self.service
 
 
-@hookimpl
-def hub_topic_kinds(settings: Settings) -> list[TopicKind]:
-    return [
-        TopicKind(
-            name=KIND,
-            can_subscribe=service.can_subscribe,
-            durable=False,  # progress ticks are ephemeral; the final state lives in the uploads table
-            snapshot=service.snapshot,
-            description="One upload's progress: the uploader and admins; snapshot = its latest state.",
-        )
-    ]
-
-
-@hookimpl
-def hub_routes(hub: Hub) -> list[BaseRoute]:
-    return upload_routes(service)
-
-
-@hookimpl
-def hub_startup(hub: Hub) -> None:
-    service.configure(hub)
-    hub.services[NAME] = service
-
-
-__all__ = ["service"]
+__all__ = ["UploadProgress", "UploadService"]
