@@ -126,6 +126,49 @@ class RunningHub:
         return result
 
 
+class ServedHub(RunningHub):
+    """A hub built with :func:`hub.app.create_app` and served by uvicorn in the test's own process.
+
+    Several may run side by side (two hubs in one process); ``.app.hub`` is the
+    live hub, for checks a subprocess cannot offer. Use it as
+    ``async with ServedHub(tmp_path) as hub: ...``.
+    """
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None, port: int | None = None) -> None:
+        super().__init__(data_dir, env, port)
+        self.app: Any = None
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ServedHub:
+        import uvicorn
+
+        from .app import create_app
+        from .config import load_settings
+        from .wsprotocol import HubWebSocketProtocol
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.app = create_app(load_settings(environ=self.env))
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws=HubWebSocketProtocol,
+            ws_ping_interval=None, lifespan="on", access_log=False, timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve())
+        deadline = time.monotonic() + DEFAULT_TIMEOUT
+        while not self._server.started:
+            if self._task.done() or time.monotonic() > deadline:
+                await self.__aexit__()
+                raise RuntimeError(f"the hub on port {self.port} did not start")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, DEFAULT_TIMEOUT)
+
+
 class SocketRecorder:
     """A python-socketio client that keeps every event it receives, in order."""
 
