@@ -28,6 +28,7 @@ from .eventlog import open_event_log
 from .hub import Hub
 from .openapi import build_openapi
 from .origins import OriginPolicy
+from .plugin_schema import plugin_branches
 from .plugins import PluginError, call_each, load_plugins
 from .server import build_socket_server
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> HubApp:
     """Build the hub from ``settings`` (default: the environment) and its enabled plugins."""
     settings = settings or load_settings()
     pm = load_plugins(settings.plugins, defaults=[("hub.core", default_plugins)])
-    hub = Hub(settings, pm, open_event_log(settings.resolved_database_url))
+    hub = Hub(settings, pm, open_event_log(settings.resolved_database_url, plugin_branches(pm)))
     origins = OriginPolicy(settings)
     hub.sio = build_socket_server(hub, settings, origins)
 

@@ -16,6 +16,7 @@ See docs/doc_processing.md.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import TopicKind, Unavailable, hookimpl
@@ -38,6 +39,11 @@ log = logging.getLogger("hub.doc_processing")
 # One hub per process: the policy and snapshot need the service before hub_startup runs.
 service = DocumentService()
 pool = WorkerPool(service)
+
+
+@hookimpl
+def hub_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl

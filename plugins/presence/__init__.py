@@ -7,7 +7,7 @@
 - Request ``presence.typing {room, typing}``: to the room's other members only,
   never stored, throttled, ending by itself.
 - Route ``GET /api/presence/users?ids=...``: online state and last-seen time
-  (table ``presence_last_seen``, revision 0004).
+  (table ``presence_last_seen``, its own migration ``presence_0001``).
 - Service ``hub.services["presence"]``: the :class:`Presence` object
   (``await members(room)``, ``await users(ids)``).
 
@@ -17,6 +17,7 @@ Who may join a room: any authenticated user, narrowed by any plugin's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -62,6 +63,11 @@ class RoomSnapshot:
         if self.presence is None:
             raise Unavailable("Presence is not running on this hub.")
         return await self.presence.snapshot(principal, topic)
+
+
+@hookimpl
+def hub_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl

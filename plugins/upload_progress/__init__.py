@@ -15,6 +15,7 @@ See docs/upload_progress.md.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import TopicKind, hookimpl
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 
 # One hub per process: the policy and snapshot need the hub, which only the later hooks receive.
 service = UploadService()
+
+
+@hookimpl
+def hub_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl
