@@ -244,12 +244,16 @@ def _heads(script: Any, branches: Branches) -> dict[str, str]:
     """Each known branch's one head, checking that a plugin's branch is labelled and lives in its folder."""
     from alembic.script.revision import RevisionError
 
-    folders = {CORE_BRANCH: migrations_dir() / "versions", **branches.enabled, **branches.disabled}
+    plugins = {**branches.enabled, **branches.disabled}
+    folders = {CORE_BRANCH: migrations_dir() / "versions", **{name: plugins[name] for name in sorted(plugins)}}
     heads: dict[str, str] = {}
     for branch, folder in folders.items():
         what = "the core" if branch == CORE_BRANCH else f"plugin {branch!r}"
         try:
             found = script.revision_map.get_revisions(f"{branch}@head")
+            # "<name>@head" also resolves a revision id starting with the name: the label must be there.
+            if not all(branch in revision.branch_labels for revision in found):
+                raise RevisionError(branch)
         except RevisionError:
             raise RuntimeError(
                 f"{what}: no revision in {folder} is labelled {branch!r} "
@@ -264,9 +268,14 @@ def _heads(script: Any, branches: Branches) -> dict[str, str]:
     return heads
 
 
+def heads(branches: Branches = NO_PLUGINS) -> dict[str, str]:
+    """The head of every known branch (the core's, and the enabled and disabled plugins'), by branch."""
+    return _heads(_script(branches), branches)
+
+
 def head_revision() -> str:
     """The core's head: the revision this hub's own tables need."""
-    return _heads(_script(NO_PLUGINS), NO_PLUGINS)[CORE_BRANCH]
+    return heads()[CORE_BRANCH]
 
 
 def _schema_state(connection: Connection, branches: Branches) -> SchemaState:
