@@ -33,7 +33,8 @@ from .eventlog import open_event_log
 from .hub import Hub
 from .openapi import build_openapi
 from .origins import OriginPolicy
-from .plugins import PluginError, call_each, find_plugins
+from .plugin_schema import plugin_branches
+from .plugins import PluginError, call_each, find_plugins, register_plugins
 from .server import build_socket_server
 
 logger = logging.getLogger("hub")
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None) -> HubApp:
     """Build the hub from ``settings`` (default: the environment) and its enabled plugins."""
     settings = settings or load_settings()
     plugins = find_plugins(settings.plugins, defaults=[("hub.core", default_plugins)])
-    hub = Hub(settings, plugins, open_event_log(settings.resolved_database_url))
+    # The migration folders come from hooks that need no hub (static in a class plugin).
+    branches = plugin_branches(register_plugins(plugins, None))
+    hub = Hub(settings, plugins, open_event_log(settings.resolved_database_url, branches))
     origins = OriginPolicy(settings)
     hub.sio = build_socket_server(hub, settings, origins)
 

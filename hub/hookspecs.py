@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import os
+
     from starlette.routing import BaseRoute
 
     from .config import Settings
@@ -147,3 +149,18 @@ def hub_subscribe(hub: Hub, connection: Connection, topic: str) -> None:
 @hookspec
 def hub_unsubscribe(hub: Hub, connection: Connection, topic: str) -> None:
     """Called after a connection unsubscribed from ``topic`` with the ``unsubscribe`` request."""
+
+
+@hookspec
+def hub_migrations() -> str | os.PathLike[str]:
+    """The directory of this plugin's Alembic revisions: a branch of its own.
+
+    The branch is labelled with the plugin's name: its first revision has
+    ``down_revision = None`` and ``branch_labels = ("<plugin>",)``, and revision
+    ids start with the plugin's name (``"<plugin>_0001"``, at most 32
+    characters). A revision that needs a core table declares
+    ``depends_on = "<core revision>"``. Called without a running hub, by
+    ``hub db upgrade`` and ``hub db current`` as well as at start-up, also for
+    installed plugins that are not enabled: their revisions are known but not
+    applied. See docs/plugins.md, "Tables and migrations".
+    """

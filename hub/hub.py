@@ -79,7 +79,7 @@ class Hub:
     def engine(self) -> Any:
         """The SQLAlchemy ``AsyncEngine`` of the event store, for plugins with tables of their own.
 
-        Their tables come from revisions in ``migrations/``. Raises
+        Their tables come from their own migrations (the ``hub_migrations`` hook). Raises
         :class:`Unavailable` on a store without SQL (``memory://``).
         """
         engine = getattr(self.log, "engine", None)

@@ -58,8 +58,9 @@ class _Pending:
 class SqlEventLog(EventLog):
     """The event log in a SQL database chosen by its SQLAlchemy URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, branches: db.Branches | None = None) -> None:
         self.url = url
+        self.branches = db.NO_PLUGINS if branches is None else branches
         self._engine: AsyncEngine | None = None
         self._queue: list[_Pending] = []
         # Each flusher leaves this set itself when it stops looking at the queue
@@ -86,8 +87,8 @@ class SqlEventLog(EventLog):
         postgresql = self._engine.dialect.name == "postgresql"
         self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
         try:
-            # Only a SQLite file is created on the fly; a server is the operator's to migrate.
-            await db.check_schema(self._engine, create_if_empty=self._engine.dialect.name == "sqlite")
+            # Only a SQLite file is migrated on the fly; a server is the operator's to migrate.
+            await db.check_schema(self._engine, migrate=self._engine.dialect.name == "sqlite", branches=self.branches)
         except BaseException:
             await self._engine.dispose()
             self._engine = None

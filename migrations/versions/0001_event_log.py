@@ -12,7 +12,8 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
+# The core's branch; each plugin's revisions form a branch labelled with the plugin's name.
+branch_labels = ("hub",)
 depends_on = None
 
 

@@ -1,4 +1,10 @@
-"""notifications plugin: one row per notification and user, with its read state.
+"""Empty: the notifications plugin's table (notifications_items) moved to the plugin's own branch.
+
+Hubs before plugins owned their schema created ``notifications_items`` in the core's history. The
+plugin owns it now: ``plugins/notifications/migrations/notifications_0001_items.py``
+(revision ``notifications_0001``, branch ``notifications``) creates the table, or adopts it
+where this revision already did. The id stays so that databases stamped with
+it still upgrade.
 
 Revision ID: 0003
 Revises: 0002
@@ -7,9 +13,6 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -17,21 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "notifications_items",
-        sa.Column("n", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-        sa.Column("id", sa.String(128), nullable=False),
-        sa.Column("user_id", sa.String(255), nullable=False),
-        sa.Column("title", sa.String(500), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("data", sa.JSON, nullable=False),
-        sa.Column("created_at", sa.String(40), nullable=False),
-        sa.Column("read_at", sa.String(40), nullable=True),
-        sa.UniqueConstraint("user_id", "id", name="uq_notifications_items_user_id"),
-    )
-    op.create_index("ix_notifications_items_user_n", "notifications_items", ["user_id", "n"])
+    pass
 
 
 def downgrade() -> None:
-    op.drop_index("ix_notifications_items_user_n", table_name="notifications_items")
-    op.drop_table("notifications_items")
+    pass

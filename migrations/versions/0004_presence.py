@@ -1,4 +1,10 @@
-"""presence plugin: when each user was last seen online.
+"""Empty: the presence plugin's table (presence_last_seen) moved to the plugin's own branch.
+
+Hubs before plugins owned their schema created ``presence_last_seen`` in the core's history. The
+plugin owns it now: ``plugins/presence/migrations/presence_0001_last_seen.py``
+(revision ``presence_0001``, branch ``presence``) creates the table, or adopts it
+where this revision already did. The id stays so that databases stamped with
+it still upgrade.
 
 Revision ID: 0004
 Revises: 0003
@@ -7,9 +13,6 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -17,12 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "presence_last_seen",
-        sa.Column("user_id", sa.String(255), primary_key=True),
-        sa.Column("last_seen", sa.String(40), nullable=False),
-    )
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("presence_last_seen")
+    pass

@@ -1,4 +1,10 @@
-"""upload_progress plugin: each upload's owner and final state.
+"""Empty: the upload_progress plugin's table (upload_progress_uploads) moved to the plugin's own branch.
+
+Hubs before plugins owned their schema created ``upload_progress_uploads`` in the core's history. The
+plugin owns it now: ``plugins/upload_progress/migrations/upload_progress_0001_uploads.py``
+(revision ``upload_progress_0001``, branch ``upload_progress``) creates the table, or adopts it
+where this revision already did. The id stays so that databases stamped with
+it still upgrade.
 
 Revision ID: 0005
 Revises: 0004
@@ -7,9 +13,6 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -17,22 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "upload_progress_uploads",
-        sa.Column("upload_id", sa.String(64), primary_key=True),
-        sa.Column("owner", sa.String(255), nullable=False),
-        sa.Column("state", sa.String(20), nullable=False),
-        sa.Column("filename", sa.String(500), nullable=True),
-        sa.Column("content_type", sa.String(255), nullable=True),
-        sa.Column("bytes", sa.BigInteger, nullable=True),
-        sa.Column("storage", sa.String(40), nullable=True),
-        sa.Column("url", sa.Text, nullable=True),
-        sa.Column("public_id", sa.String(500), nullable=True),
-        sa.Column("error", sa.JSON, nullable=True),
-        sa.Column("created_at", sa.String(40), nullable=False),
-        sa.Column("updated_at", sa.String(40), nullable=False),
-    )
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("upload_progress_uploads")
+    pass

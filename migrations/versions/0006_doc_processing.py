@@ -1,4 +1,10 @@
-"""doc_processing plugin: document jobs, their state and their queue.
+"""Empty: the doc_processing plugin's table (doc_processing_jobs) moved to the plugin's own branch.
+
+Hubs before plugins owned their schema created ``doc_processing_jobs`` in the core's history. The
+plugin owns it now: ``plugins/doc_processing/migrations/doc_processing_0001_jobs.py``
+(revision ``doc_processing_0001``, branch ``doc_processing``) creates the table, or adopts it
+where this revision already did. The id stays so that databases stamped with
+it still upgrade.
 
 Revision ID: 0006
 Revises: 0005
@@ -7,9 +13,6 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -17,33 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "doc_processing_jobs",
-        sa.Column("document_id", sa.String(64), primary_key=True),
-        sa.Column("owner", sa.String(255), nullable=False),
-        sa.Column("processor", sa.String(64), nullable=False),
-        sa.Column("state", sa.String(20), nullable=False),
-        sa.Column("stage", sa.String(64), nullable=True),
-        sa.Column("progress", sa.Float, nullable=False),
-        sa.Column("message", sa.Text, nullable=True),
-        sa.Column("result", sa.JSON, nullable=True),
-        sa.Column("error", sa.JSON, nullable=True),
-        sa.Column("file_path", sa.Text, nullable=True),
-        sa.Column("filename", sa.String(500), nullable=True),
-        sa.Column("content_type", sa.String(255), nullable=True),
-        sa.Column("attempts", sa.Integer, nullable=False),
-        # Bumped by every status change: the compare-and-set that keeps concurrent writers apart.
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("worker", sa.String(255), nullable=True),
-        sa.Column("lease_until", sa.Float, nullable=True),
-        sa.Column("created_at", sa.String(40), nullable=False),
-        sa.Column("updated_at", sa.String(40), nullable=False),
-    )
-    op.create_index("ix_doc_processing_jobs_queue", "doc_processing_jobs", ["state", "lease_until"])
-    op.create_index("ix_doc_processing_jobs_owner", "doc_processing_jobs", ["owner"])
+    pass
 
 
 def downgrade() -> None:
-    op.drop_index("ix_doc_processing_jobs_owner", table_name="doc_processing_jobs")
-    op.drop_index("ix_doc_processing_jobs_queue", table_name="doc_processing_jobs")
-    op.drop_table("doc_processing_jobs")
+    pass

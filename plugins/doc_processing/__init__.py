@@ -16,6 +16,7 @@ See docs/doc_processing.md.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import TopicKind, Unavailable, hookimpl
@@ -47,6 +48,12 @@ class DocProcessing:
     def __init__(self, hub: Hub) -> None:
         self.service = DocumentService()
         self.pool = WorkerPool(self.service)
+
+    @staticmethod
+    @hookimpl
+    def hub_migrations() -> Path:
+        # Static: `hub db` asks for the folder without building a hub.
+        return Path(__file__).parent / "migrations"
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

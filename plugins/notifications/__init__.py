@@ -14,6 +14,7 @@ See docs/notifications.md.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from starlette.routing import BaseRoute
@@ -27,6 +28,11 @@ from .service import NotificationService
 from .store import NotificationStore
 
 log = logging.getLogger("hub.plugins.notifications")
+
+
+@hookimpl
+def hub_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """The table ``notifications_items``: one row per notification and user, with its read state.
 
-It mirrors ``migrations/versions/0003_notifications.py``; the migration creates it.
+It mirrors ``migrations/notifications_0001_items.py``; the migration creates it.
 Every statement here runs on SQLite and on PostgreSQL.
 """
 

@@ -7,7 +7,7 @@
 - Request ``presence.typing {room, typing}``: to the room's other members only,
   never stored, throttled, ending by itself.
 - Route ``GET /api/presence/users?ids=...``: online state and last-seen time
-  (table ``presence_last_seen``, revision 0004).
+  (table ``presence_last_seen``, its own migration ``presence_0001``).
 - Service ``hub.services["presence"]``: the :class:`Presence` object
   (``await members(room)``, ``await users(ids)``).
 
@@ -17,6 +17,7 @@ Who may join a room: any authenticated user, narrowed by any plugin's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import Connection, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
@@ -56,6 +57,12 @@ class PresencePlugin:
     async def snapshot(self, principal: Principal, topic: str) -> dict[str, Any]:
         """The ``presence`` kind's snapshot: the room's members."""
         return await self.presence_of().snapshot(principal, topic)
+
+    @staticmethod
+    @hookimpl
+    def hub_migrations() -> Path:
+        # Static: `hub db` asks for the folder without building a hub.
+        return Path(__file__).parent / "migrations"
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

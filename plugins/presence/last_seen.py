@@ -1,4 +1,4 @@
-"""When each user was last seen online: the ``presence_last_seen`` table (revision 0004).
+"""When each user was last seen online: the ``presence_last_seen`` table (migration ``presence_0001``).
 
 Written when a user's last connection ends, for every online user
 periodically and when the hub stops, so the value survives a restart (and is

@@ -15,6 +15,7 @@ See docs/upload_progress.md.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import TopicKind, hookimpl
@@ -38,6 +39,12 @@ class UploadProgress:
 
     def __init__(self, hub: Hub) -> None:
         self.service = UploadService()
+
+    @staticmethod
+    @hookimpl
+    def hub_migrations() -> Path:
+        # Static: `hub db` asks for the folder without building a hub.
+        return Path(__file__).parent / "migrations"
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The core's Alembic history (installed as ``hub_migrations``): ``env.py`` and ``versions/``."""

@@ -1,0 +1,1 @@
+"""The core's revisions (label ``hub``); each plugin keeps its own in its package."""
