@@ -27,6 +27,7 @@ class Connection:
     subscriptions: set[str] = field(default_factory=set)
     state: dict[str, object] = field(default_factory=dict)
     #: Highest durable ``seq`` sent on each topic, so no event goes out twice.
+    #: Written by :mod:`hub.streams` only, as is ``catching_up``.
     cursors: dict[str, int] = field(default_factory=dict)
     #: Live events held per topic while a backlog for it is being sent.
     catching_up: dict[str, list[dict[str, Any]]] = field(default_factory=dict)

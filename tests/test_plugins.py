@@ -309,7 +309,7 @@ def plugins_listing(env: dict[str, str]) -> dict[str, list[str]]:
 def test_cli_lists_the_plugin_and_whether_it_is_enabled(install_plugin: Callable[[str], Path], tmp_path: Path) -> None:
     site = install_plugin("echo")
     listing = plugins_listing(hub_env(tmp_path, site))
-    assert listing["echo"] == ["enabled", "hub-echo-plugin", "0.1.0", "(hub_echo)"]
+    assert listing["echo"] == ["enabled", "hub-echo-plugin", "0.1.0", "(hub_echo:Echo)"]
     listing = plugins_listing(hub_env(tmp_path, site, HUB_PLUGINS="something_else"))
     assert listing["echo"][0] == "disabled"
     listing = plugins_listing(hub_env(tmp_path, site, HUB_PLUGINS="echo"))
