@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from ._compat import optimisations
 from .auth import Principal, TokenVerifier, bearer_token, token_from_handshake
 from .broker import Broker, instance_name
 from .config import Settings
@@ -423,6 +424,8 @@ class Hub:
             "broker": broker,
             "connections": len(self.connections),
             "instance": instance_name(self.settings),
+            # Which optimisations on the libraries' internals are on; never changes "status".
+            "optimisations": optimisations(getattr(self, "sio", None)),
         }
 
 
