@@ -34,6 +34,8 @@ from urllib.parse import urlparse
 import socketio
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ._compat import redis as compat_redis
+from ._compat.checks import Report
 from .delivery import LocalDelivery
 from .types import Broker
 
@@ -95,13 +97,14 @@ class LocalBroker:
         """Stop watching (nothing to do here)."""
 
 
-class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignore[misc]
+class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
     """python-socketio's Redis manager, ending every local delivery in :class:`LocalDelivery`.
 
-    Method resolution order: ``AsyncRedisManager``, ``AsyncPubSubManager``,
-    ``LocalDelivery``, ``AsyncManager``: the ``super().emit`` of
-    ``AsyncPubSubManager._handle_emit`` (local emits and messages from other
-    processes alike) lands in ``LocalDelivery.emit``.
+    Method resolution order: ``RedisPubSub``, ``AsyncRedisManager``,
+    ``AsyncPubSubManager``, ``LocalDelivery``, ``AsyncManager``: every local
+    delivery (local emits and messages from other processes alike) lands in
+    ``LocalDelivery.emit``. It publishes and listens through its own
+    :meth:`publish_message` and :meth:`listen_messages` (see :mod:`hub._compat.redis`).
     """
 
     kind = "redis"
@@ -112,6 +115,10 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
         self.metrics = metrics
         self.probe_interval = max(0.05, probe_interval)
         self.instance = instance_name(hub.settings)
+        self._url = url
+        self._options = _redis_options(url)
+        self._listener_client: Any = None
+        self._pubsub: Any = None
         self._up = False
         self._reason = "not connected yet"
         self._needs_recovery = False
@@ -162,10 +169,7 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
 
     async def start(self) -> None:
         """Subscribe and start probing, before the first client connects."""
-        server = self.server
-        if not server.manager_initialized:
-            server.manager_initialized = True
-            self.initialize()
+        compat_redis.initialize(self)
         self._tasks.append(asyncio.get_running_loop().create_task(self._probe_loop(), name="broker-probe"))
         # Start healthy when Redis answers; start anyway (and report it down) when it does not.
         try:
@@ -174,12 +178,12 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
             logger.warning("starting with the broker down: %s", self._reason)
 
     async def stop(self) -> None:
-        listener = getattr(self, "thread", None)
-        tasks = [*self._tasks, *([listener] if isinstance(listener, asyncio.Future) else [])]
+        listener = compat_redis.listener(self)
+        tasks = [*self._tasks, *([listener] if listener is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in (self._publisher, self.redis):
+        for client in (self._publisher, self._listener_client):
             await _close_quietly(client)
 
     # Publishing ------------------------------------------------------------------
@@ -206,15 +210,15 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
         return self._publisher
 
     def _new_client(self) -> Any:
-        module = self._get_redis_module()
-        if urlparse(self.redis_url).scheme in {"redis+sentinel", "valkey+sentinel"}:
+        module = compat_redis.redis_module(self)
+        if urlparse(self._url).scheme in {"redis+sentinel", "valkey+sentinel"}:
             from socketio.redis_manager import parse_redis_sentinel_url
 
-            sentinels, service, options = parse_redis_sentinel_url(self.redis_url)
-            return module.sentinel.Sentinel(sentinels, **{**self.redis_options, **options}).master_for(
+            sentinels, service, options = parse_redis_sentinel_url(self._url)
+            return module.sentinel.Sentinel(sentinels, **{**self._options, **options}).master_for(
                 service or self.channel
             )
-        return module.Redis.from_url(self.redis_url, **self.redis_options)
+        return module.Redis.from_url(self._url, **self._options)
 
     async def _send(self, message: str | bytes) -> None:
         # Two tries: the first on a pooled connection that a Redis restart may have
@@ -230,7 +234,7 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
                 if attempt == 2:
                     raise
 
-    async def _publish(self, data: Any) -> None:
+    async def publish_message(self, data: Any) -> None:
         """Publish to the other processes; never fails the caller (the event is stored already)."""
         try:
             await self._send(self.json.dumps(data))
@@ -243,13 +247,13 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
 
     # Listening ---------------------------------------------------------------------
 
-    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+    async def _subscription(self) -> AsyncIterator[Any]:
         delay = 0.1
         while True:
             pubsub = None
             try:
-                self.redis = self._new_client()
-                self.pubsub = pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                self._listener_client = self._new_client()
+                self._pubsub = pubsub = self._listener_client.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 delay = 0.1
@@ -262,13 +266,13 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
                 self._subscribed.clear()
                 self._down(f"subscription lost: {_describe(exc)}")
                 await _close_quietly(pubsub)
-                await _close_quietly(self.redis)
+                await _close_quietly(self._listener_client)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RESUBSCRIBE_DELAY)
 
-    async def _listen(self) -> AsyncIterator[Any]:
+    async def listen_messages(self) -> AsyncIterator[Any]:
         channel = self.channel.encode("utf-8")
-        async for message in self._redis_listen_with_retries():
+        async for message in self._subscription():
             if message.get("channel") != channel or message.get("type") != "message" or "data" not in message:
                 continue
             data = message["data"]
@@ -301,7 +305,7 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
                 # Still down for the reason the listener gave (it keeps trying to subscribe).
                 self._down(self._reason if not self._up else "not subscribed")
                 return
-        token = f"{self.host_id}:{next(self._counter)}"
+        token = f"{self.sender_id}:{next(self._counter)}"
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._probes[token] = waiter
         try:
@@ -315,7 +319,7 @@ class HubRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignor
             except TimeoutError:
                 self._down("messages published to Redis do not come back")
                 # A subscription that stays silent is dropped, so that the listener subscribes again.
-                await _close_quietly(self.pubsub)
+                await _close_quietly(self._pubsub)
                 return
         finally:
             self._probes.pop(token, None)
@@ -327,7 +331,34 @@ async def recover(hub: Hub) -> int:
     return await hub.recover()
 
 
-def build_manager(hub: Hub, settings: Settings) -> Any:
+class PlainRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignore[misc]
+    """python-socketio's Redis manager as it is, for when ``redis_broker_probe`` is off.
+
+    Events still cross processes; without the hub's own publish and listen there
+    is no probe, so the broker cannot tell an outage and reports ``ok``.
+    """
+
+    kind = "redis"
+
+    def __init__(self, hub: Hub, url: str, channel: str, metrics: BrokerMetrics) -> None:
+        super().__init__(url=url, channel=channel, redis_options=_redis_options(url))
+        self.hub = hub
+        self.metrics = metrics
+
+    def status(self) -> str:
+        return "ok"
+
+    async def start(self) -> None:
+        compat_redis.initialize(self)
+
+    async def stop(self) -> None:
+        listener = compat_redis.listener(self)
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+
+def build_manager(hub: Hub, settings: Settings, compat: Report) -> Any:
     """The Socket.IO manager of ``hub``: in memory, or on Redis when ``HUB_REDIS_URL`` is set.
 
     Also sets ``hub.broker``, which ``/api/health`` reports and the hub starts and stops.
@@ -340,10 +371,13 @@ def build_manager(hub: Hub, settings: Settings) -> Any:
         local.hub = hub
         hub.broker = LocalBroker(metrics)
         return local
-    manager = HubRedisManager(
-        hub, settings.redis_url, f"{settings.redis_prefix}:socketio", settings.broker_probe_interval, metrics
-    )
-    manager._get_redis_module()  # fails now, naming the package, when redis is not installed
+    channel = f"{settings.redis_prefix}:socketio"
+    manager: HubRedisManager | PlainRedisManager
+    if compat.enabled(compat_redis.NAME):
+        manager = HubRedisManager(hub, settings.redis_url, channel, settings.broker_probe_interval, metrics)
+    else:
+        manager = PlainRedisManager(hub, settings.redis_url, channel, metrics)
+    compat_redis.redis_module(manager)  # fails now, naming the package, when redis is not installed
     hub.broker = manager
     return manager
 
@@ -377,4 +411,4 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-__all__ = ["Broker", "BrokerMetrics", "HubRedisManager", "LocalBroker", "build_manager", "instance_name", "recover"]
+__all__ = ["Broker", "BrokerMetrics", "HubRedisManager", "LocalBroker", "PlainRedisManager", "build_manager", "instance_name", "recover"]

@@ -44,8 +44,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     """Start the hub: Socket.IO and the HTTP API on one port (or one per worker)."""
     import uvicorn
 
+    from ._compat import websocket_protocol
     from .app import create_app
-    from .wsprotocol import HubWebSocketProtocol
 
     settings = _settings(ctx, host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -72,7 +72,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        ws=HubWebSocketProtocol,
+        ws=websocket_protocol(app.hub.sio),
         ws_per_message_deflate=settings.ws_compression,
         # Engine.IO's own ping/pong already tells a dead connection; uvicorn's
         # websocket pings on top cost a timer and a frame per connection.

@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 import socketio
-from socketio import packet as socketio_packet
+
+from ._compat.client import say_goodbye
 
 logger = logging.getLogger("hub.client")
 Handler = Callable[[dict[str, Any]], "Awaitable[None] | None"]
@@ -142,19 +143,8 @@ class HubClient:
                 logger.warning("closing with events still being handled")
             await self.flush_acks()
         self._closed = True
-        if self.sio.connected and self.sio.transport() == "websocket":
-            # python-socketio closes the websocket before its goodbye packet is written,
-            # so the hub would see a lost connection (and presence would wait out its
-            # grace period): send the goodbye and let it reach the wire first.
-            try:
-                await self.sio._send_packet(self.sio.packet_class(socketio_packet.DISCONNECT, namespace="/"))
-                await asyncio.wait_for(self.sio.eio.queue.join(), 2)
-            except (TimeoutError, AttributeError):
-                pass
-        if self.sio.connected and self.sio.transport() == "polling":
-            # python-engineio's server answers a pending long-poll only at the next ping
-            # (up to 25 s), so a graceful close would wait that long: end the session now.
-            await self.sio.eio.disconnect(abort=True)
+        # A goodbye the hub sees at once, rather than a lost connection (see hub._compat.client).
+        await say_goodbye(self.sio)
         await self.sio.shutdown()
         tasks, self._worker = list(self._tasks), None
         for task in tasks:

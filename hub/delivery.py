@@ -8,11 +8,16 @@ whose ``seq`` the connection already has is dropped, and events that arrive
 while the connection is catching up on a backlog wait until the backlog is out.
 
 On a websocket, the event's frame is built once and written straight to each
-recipient's transport (:mod:`hub.fastpath`); long-polling and anything else
-take python-engineio's queue. Either way a recipient that stops reading is
+recipient's transport (:mod:`hub.fastpath`, engaged through
+:mod:`hub._compat.fastpath` when its check passed); long-polling and anything
+else take python-engineio's queue (its public ``send_packet``). Either way a recipient that stops reading is
 disconnected once what waits for it passes a limit (the slow-consumer policy:
 ``HUB_SLOW_CONSUMER_BYTES`` on a websocket, ``HUB_SLOW_CONSUMER_PACKETS``
 queued otherwise), so the others never wait for it.
+
+The manager is also where a connection's welcome is sent from: python-socketio
+calls its public ``connect`` once the CONNECT packet is queued, so the welcome
+cannot overtake it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from . import fastpath
+from ._compat import engineio as compat_engineio
+from ._compat.fastpath import FastWriter, install, writer_of
 from .streams import admit_live
 
 if TYPE_CHECKING:
@@ -54,11 +61,33 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
     #: The websocket fast path's flusher, told when each event has been queued.
     flusher: fastpath.Flusher | None = None
 
+    #: Whether a session's queued packets can be counted (``polling_slow_consumer_limit``).
+    queue_limit = False
+
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         settings = self.hub.settings if self.hub is not None else None
         limit = settings.slow_consumer_bytes if settings is not None else DEFAULT_SLOW_CONSUMER_BYTES
-        self.flusher = fastpath.install(server.eio, limit, self._slow_websocket)
+        compat = getattr(server, "compat", None)
+        if compat is not None:
+            self.flusher = install(server.eio, compat, limit, self._slow_websocket)
+            self.queue_limit = compat.enabled(compat_engineio.SESSION_QUEUE)
+
+    async def connect(self, sid: str, namespace: str) -> Any:
+        """Mark ``sid`` connected, then give the hub's connection its welcome and offline queue."""
+        sid = await super().connect(sid, namespace)
+        hub = self.hub
+        connection = hub.connections.get(sid) if hub is not None else None
+        if hub is None or connection is None or not self.is_connected(sid, namespace):
+            return sid
+        try:
+            await hub.connected(connection)
+        except Exception:
+            # Without its welcome and offline queue the connection would look fine while
+            # missing events: close it, so the client reconnects and gets them next time.
+            logger.exception("after-connect of %s failed; disconnecting it", sid)
+            await self.server.disconnect(sid)
+        return sid
 
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
@@ -75,7 +104,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         packets = encode_event(self.server, event, data, namespace)
         frame: bytes | None = None
         started_at = 0.0
-        if len(packets) == 1 and isinstance(packets[0].data, str):
+        if self.flusher is not None and len(packets) == 1 and isinstance(packets[0].data, str):
             # The same bytes for every websocket recipient, built once.
             frame = fastpath.text_frame(packets[0].encode().encode())
             started_at = asyncio.get_running_loop().time()
@@ -88,7 +117,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         if isinstance(seq, int) and isinstance(topic, str) and room == topic:
             gated_topic, gated_seq = topic, seq
         connections = self.hub.connections
-        delivered = 0
+        delivered = queued = 0
         # get_participants iterates over a copy, so awaiting a write inside the loop is safe.
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -98,35 +127,36 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 if connection is not None and not admit_live(connection, gated_topic, gated_seq, data):
                     continue
             if frame is not None:
-                writer = fastpath.writer_of(eio, eio_sid)
+                writer = writer_of(eio, eio_sid)
                 if writer is not None:
                     writer.push(frame)
                     delivered += 1
                     continue
             await self.write(eio_sid, packets)
             delivered += 1
+            queued += 1
         if frame is not None and self.flusher is not None:
             self.flusher.event(started_at)
         if delivered:
             # The admin console's deliveries/s.
             self.hub.metrics.deliveries.inc(delivered)
+            if delivered > queued:
+                self.hub.metrics.fastpath_deliveries.inc(delivered - queued)
 
     async def write(self, eio_sid: str, packets: Iterable[eio_packet.Packet]) -> None:
         """The normal path: python-engineio's queue for this session, bounded."""
-        sock = self.server.eio.sockets.get(eio_sid)
-        if sock is not None and sock.queue.qsize() > self._packet_limit() and not sock.closing:
-            # A client that does not read what is queued for it (long-polling, or a
-            # websocket whose writer cannot write): drop it rather than keep growing.
-            self._count_slow()
-            logger.info("disconnecting slow consumer %s (%d packets queued)", eio_sid, sock.queue.qsize())
-            await self.server.eio.disconnect(eio_sid)
-            return
-        for pkt in packets:
-            try:
-                await self.server._send_eio_packet(eio_sid, pkt)
-            except KeyError:
-                # The connection closed while we were writing; nothing to do.
+        eio = self.server.eio
+        if self.queue_limit:
+            waiting = compat_engineio.queued_packets(eio, eio_sid)
+            if waiting > self._packet_limit():
+                # A client that does not read what is queued for it (long-polling, or a
+                # websocket whose writer cannot write): drop it rather than keep growing.
+                self._count_slow()
+                logger.info("disconnecting slow consumer %s (%d packets queued)", eio_sid, waiting)
+                await eio.disconnect(eio_sid)
                 return
+        for pkt in packets:
+            await eio.send_packet(eio_sid, pkt)
 
     def _packet_limit(self) -> int:
         return self.hub.settings.slow_consumer_packets if self.hub is not None else DEFAULT_SLOW_CONSUMER_PACKETS
@@ -135,14 +165,11 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         if self.hub is not None:
             self.hub.metrics.slow_consumers.inc()
 
-    def _slow_websocket(self, writer: fastpath.FastWriter) -> None:
+    def _slow_websocket(self, writer: FastWriter) -> None:
         """A websocket's unsent bytes passed the limit: abort it; its session ends as a lost connection."""
         self._count_slow()
-        logger.info(
-            "disconnecting slow consumer %s (%d bytes unsent)",
-            getattr(writer.socket, "sid", "?"), writer.transport.get_write_buffer_size(),
-        )
-        writer.transport.abort()
+        logger.info("disconnecting slow consumer %s", writer.describe())
+        writer.abort()
 
 
 

@@ -11,6 +11,10 @@ what goes over the wire:
 - Its ASGI request translation defines a class for every request (a new type
   object: about 2.5 KB kept for the life of a websocket, and a slow step of
   every connect). :func:`translate_request` does the same with one class.
+
+Neither names anything of python-engineio: plugging them into its server is
+what leans on its internals, and that lives in :mod:`hub._compat.engineio`,
+checked at start-up.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from typing import Any
-
-import engineio
 
 
 class LightQueue:
@@ -186,17 +188,3 @@ async def translate_request(scope: dict[str, Any], receive: Any, send: Any) -> d
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     environ["wsgi.url_scheme"] = environ.get("HTTP_X_FORWARDED_PROTO", "http")
     return environ
-
-
-class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    """python-engineio's ASGI server with :class:`LightQueue` and :func:`translate_request`."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        drivers: Any = getattr(self, "_async", None)
-        if isinstance(drivers, dict) and "translate_request" in drivers:
-            # A copy: the driver table is shared by every server of the process.
-            self._async = dict(drivers, translate_request=translate_request)
-
-    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
-        return LightQueue() if not args and not kwargs else super().create_queue(*args, **kwargs)

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._compat import optimisations
 from .auth import Principal, TokenVerifier
 from .broker import instance_name
 from .config import Settings
@@ -216,6 +217,8 @@ class Hub:
             "broker": broker,
             "connections": len(self.connections),
             "instance": instance_name(self.settings),
+            # Which optimisations on the libraries' internals are on; never changes "status".
+            "optimisations": optimisations(getattr(self, "sio", None)),
         }
 
 

@@ -38,6 +38,17 @@ class HubMetrics:
         self.deliveries = Counter(
             "hub_deliveries_total", "Events written to a connection of this process.", registry=self.registry
         )
+        self.fastpath_deliveries = Counter(
+            "hub_fastpath_deliveries_total",
+            "Deliveries written straight to a websocket's transport (the websocket fast path).",
+            registry=self.registry,
+        )
+        self.optimisations = Gauge(
+            "hub_optimisation_enabled",
+            "1 while an optimisation that leans on a library's internals is on, 0 when its check failed "
+            "(see /api/health's optimisations for why).",
+            ["name"], registry=self.registry,
+        )
         self._published: dict[str, Any] = {}
         #: When this hub was built (Unix time), for the uptime shown in the admin console.
         self.started_at = time.time()

@@ -1,9 +1,12 @@
 """The Socket.IO side: handshakes, requests and disconnections, wired to the Hub.
 
-``HubSocketServer`` is python-socketio's ``AsyncServer`` with two changes:
-every client event goes to the hub's request dispatcher (which shapes the
-acknowledgement itself, so it knows whether the client asked for one), and
-the raw size of each packet is measured before it is decoded.
+``HubSocketServer`` is python-socketio's ``AsyncServer`` on its public API:
+every client event goes to the hub's request dispatcher through a catch-all
+handler, and :class:`HubPacket` (the ``serializer=``) measures the raw size of
+each packet before it is decoded and tells whether the client asked for an
+acknowledgement (a failing request without one gets ``hub.error``). What leans
+on python-socketio's internals (the lighter Engine.IO server) is in
+:mod:`hub._compat`, checked when the server is built.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio
-from socketio import packet
 
 from . import jsoncodec
+from ._compat import check_internals
+from ._compat.engineio import CompatServer
 from .config import Settings
 from .delivery import HubManager
-from .eio import HubEngineIOServer
 from .envelope import Envelope
 from .errors import HubError, InternalError
 from .types import CoreHub as Hub
 
 logger = logging.getLogger("hub.server")
-_packet_size: contextvars.ContextVar[int] = contextvars.ContextVar("hub_packet_size", default=0)
+#: (raw size, acknowledgement asked) of the packet being handled.
+_received: contextvars.ContextVar[tuple[int, bool]] = contextvars.ContextVar("hub_received", default=(0, True))
 
 
 class HandshakeRefused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
@@ -39,29 +43,43 @@ class HandshakeRefused(socketio.exceptions.ConnectionRefusedError):  # type: ign
         self.error_args = {**wire, "data": wire}
 
 
-class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server, dispatching every client event to the hub."""
+class HubPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """python-socketio's packet, noting the raw size of each received packet before it is decoded.
+
+    A packet class is python-socketio's public ``serializer=`` option. The size
+    (and whether the client asked for an acknowledgement) is kept in a context
+    variable: python-socketio starts the task that handles an event right after
+    decoding it, and the task inherits the variable.
+    """
+
+    def decode(self, encoded_packet: Any) -> Any:
+        self.raw_size = len(encoded_packet) if isinstance(encoded_packet, (str, bytes)) else 0
+        count = super().decode(encoded_packet)
+        _received.set((self.raw_size, self.id is not None))
+        return count
+
+    def add_attachment(self, attachment: Any) -> Any:
+        # A binary event's size counts its attachments (handled once the last one arrives).
+        self.raw_size = getattr(self, "raw_size", 0) + (len(attachment) if isinstance(attachment, bytes) else 0)
+        _received.set((self.raw_size, self.id is not None))
+        return super().add_attachment(attachment)
+
+
+class HubSocketServer(CompatServer):
+    """python-socketio's server, dispatching every client event to the hub.
+
+    Every event reaches :meth:`_on_request` (a catch-all ``on("*")`` handler);
+    its return value is the acknowledgement. The welcome of a connection is
+    sent by the manager (:meth:`hub.delivery.LocalDelivery.connect`), once the
+    CONNECT packet is queued.
+    """
 
     def __init__(self, hub: Hub, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hub = hub
-        self._accepted: dict[str, str] = {}
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
-
-    def _engineio_server_class(self) -> type:
-        # Lighter per connection than python-engineio's own (see hub.eio).
-        return HubEngineIOServer
-
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        token = _packet_size.set(len(data) if isinstance(data, (str, bytes)) else 0)
-        try:
-            await super()._handle_eio_message(eio_sid, data)
-        except ValueError:
-            # An undecodable packet: drop it, keep the connection and everyone else.
-            logger.info("dropped a malformed packet from %s", eio_sid)
-        finally:
-            _packet_size.reset(token)
+        self.on("*", self._on_request)
 
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         try:
@@ -72,43 +90,30 @@ class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         except Exception:
             logger.exception("handshake failed")
             raise HandshakeRefused(InternalError()) from None
-        self._accepted[sid] = sid
         self.hub.metrics.connects.labels("ok").inc()
 
-    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
-        before = set(self._accepted)
-        await super()._handle_connect(eio_sid, namespace, data)
-        # The CONNECT packet has now been sent, so the welcome cannot overtake it.
-        for sid in set(self._accepted) - before:
-            self._accepted.pop(sid, None)
-            if sid in self.hub.connections and self.manager.is_connected(sid, namespace or "/"):
-                try:
-                    await self.hub.connected(self.hub.connections[sid])
-                except Exception:
-                    # Without its welcome and offline queue the connection would look
-                    # fine while missing events: close it, so the client reconnects and
-                    # gets them on the next try.
-                    logger.exception("after-connect of %s failed; disconnecting it", sid)
-                    await self.disconnect(sid)
-
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self._accepted.pop(sid, None)
         await self.hub.disconnected(sid, _reason(reason))
 
-    async def _handle_event_internal(
-        self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
-    ) -> None:
+    async def _on_request(self, event: str, sid: str, *args: Any) -> Any:
         connection = self.hub.connections.get(sid)
-        if connection is None or not data:
-            return
-        reply, after_reply = await self.hub.dispatcher.dispatch(connection, data[0], data[1:], _packet_size.get())
-        if id is not None:
-            await server._send_packet(eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[reply]))
-        elif not reply["ok"]:
-            error = dict(reply["error"], request=str(data[0])[:64])
+        if connection is None:
+            return None
+        size, wants_ack = _received.get()
+        reply, after_reply = await self.hub.dispatcher.dispatch(connection, event, list(args), size)
+        if not wants_ack and not reply["ok"]:
+            error = dict(reply["error"], request=str(event)[:64])
             await self.hub.send(sid, Envelope.build(connection.inbox, "hub.error", error))
-        for action in after_reply:
-            await action()
+        if after_reply:
+            # python-socketio queues the acknowledgement as soon as this returns, before
+            # the loop runs another task: what follows the reply starts after it.
+            self.hub.start_task(_run_all(after_reply), name=f"after-{event}")
+        return reply
+
+
+async def _run_all(actions: list[Any]) -> None:
+    for action in actions:
+        await action()
 
 
 def _reason(reason: Any) -> str:
@@ -129,10 +134,13 @@ def build_socket_server(hub: Hub, settings: Settings, cors: Any) -> HubSocketSer
     """
     from .broker import build_manager
 
-    manager = build_manager(hub, settings)
+    compat = check_internals(hub.metrics.optimisations)
+    manager = build_manager(hub, settings, compat)
     return HubSocketServer(
         hub,
+        compat=compat,
         client_manager=manager,
+        serializer=HubPacket,
         async_mode="asgi",
         json=jsoncodec,
         cors_allowed_origins=cors,

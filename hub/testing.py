@@ -145,12 +145,12 @@ class ServedHub(RunningHub):
 
         from .app import create_app
         from .config import load_settings
-        from .wsprotocol import HubWebSocketProtocol
+        from ._compat import websocket_protocol
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = create_app(load_settings(environ=self.env))
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws=HubWebSocketProtocol,
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws=websocket_protocol(self.app.hub.sio),
             ws_ping_interval=None, lifespan="on", access_log=False, timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)

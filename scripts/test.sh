@@ -9,7 +9,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# Pinned to the tested versions (constraints.txt): the test environment is reproducible.
+.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 
 # socket.io-client for the Node tests (skipped with a reason when Node is absent).
 if command -v npm >/dev/null 2>&1 && [ -x scripts/setup-node.sh ]; then

@@ -1,0 +1,67 @@
+"""The one place the hub leans on python-socketio's, python-engineio's and uvicorn's internals.
+
+Each optimisation that needs a private method, attribute or class of those
+libraries lives in a module of its own here, with a check of the internals'
+shape run at start-up (:func:`check_internals`). An optimisation whose check
+fails is off: a WARNING on the ``hub.compat`` logger says which and why,
+``/api/health`` shows it under ``optimisations`` (never changing ``status``),
+the gauge ``hub_optimisation_enabled{name}`` is 0, and the hub works on the
+libraries' public behaviour instead. The optimisations:
+
+- ``websocket_fastpath`` (:mod:`.fastpath`): an event's frame built once and
+  written to each websocket's transport;
+- ``light_sessions`` (:mod:`.engineio`): a lazily allocated send queue and one
+  request-translation class per Engine.IO session;
+- ``polling_slow_consumer_limit`` (:mod:`.engineio`): dropping a client whose
+  send queue passes ``HUB_SLOW_CONSUMER_PACKETS``;
+- ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
+  without a full ``asyncio.Queue`` or a kept handshake (``hub serve``);
+- ``redis_broker_probe`` (:mod:`.redis`): the Redis broker's own publish and
+  listen, which its health probes and outage recovery need;
+- ``client_goodbye`` (:mod:`.client`, the Python client; checked there).
+
+Nothing outside this package names those internals; see docs/dependencies.md
+for moving to a newer library version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import engineio, fastpath, redis, uvicorn
+from .checks import ON, Report, report
+
+#: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
+CHECKS = {
+    fastpath.NAME: fastpath.check,
+    engineio.LIGHT_SESSIONS: engineio.check_light_sessions,
+    engineio.SESSION_QUEUE: engineio.check_session_queue,
+    uvicorn.NAME: uvicorn.check,
+    redis.NAME: redis.check,
+}
+
+
+def check_internals(gauge: Any = None) -> Report:
+    """Check every internal the hub relies on; the report of one hub (logged when something is off).
+
+    ``gauge`` (a Prometheus gauge labelled ``name``) follows each optimisation's state.
+    """
+    found = report(CHECKS)
+    if gauge is not None:
+        found.bind(gauge)
+    return found
+
+
+def optimisations(sio: Any) -> dict[str, str]:
+    """``/api/health``'s ``optimisations``: each name, ``"on"`` or ``"off: <why>"``."""
+    compat = getattr(sio, "compat", None)
+    return compat.as_dict() if isinstance(compat, Report) else {}
+
+
+def websocket_protocol(sio: Any) -> type | str:
+    """The ``ws`` argument of ``uvicorn.run`` for the hub served by ``sio``."""
+    compat = getattr(sio, "compat", None)
+    return uvicorn.websocket_protocol(isinstance(compat, Report) and compat.enabled(uvicorn.NAME))
+
+
+__all__ = ["CHECKS", "ON", "Report", "check_internals", "optimisations", "websocket_protocol"]

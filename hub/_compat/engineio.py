@@ -1,0 +1,98 @@
+"""python-engineio's internals: lighter sessions, and the size of a session's send queue.
+
+Light sessions (``light_sessions``): a hub holds thousands of idle
+connections, so what each costs matters (see the idle workload of
+``bench/fanout/run.py``). Two of python-engineio's per-connection costs are
+its own choices, replaced here without changing what goes over the wire:
+
+- every session's send queue is an ``asyncio.Queue`` (four deques and an
+  event allocated up front, about 3 KB, for a queue nearly always empty):
+  :class:`hub.eio.LightQueue` allocates only while something waits in it,
+  through ``create_queue``, which python-engineio's sockets call;
+- its ASGI request translation defines a class for every request (a new type
+  object: about 2.5 KB kept for the life of a websocket, and a slow step of
+  every connect): :func:`translate_request` does the same with one class, put
+  in the server's copy of the driver table (``_async["translate_request"]``).
+
+python-socketio builds its Engine.IO server through the private
+``_engineio_server_class``; :class:`CompatServer` overrides it only when the
+check passed. When it fails, the stock ``engineio.AsyncServer`` serves.
+
+Session queue (``polling_slow_consumer_limit``): a client that does not read
+what is queued for it (long-polling, or a websocket off the fast path) is
+dropped past ``HUB_SLOW_CONSUMER_PACKETS``; how many packets wait is read from
+the session's queue (``server.sockets[sid].queue``). Off, the queue is unbounded,
+as in python-engineio itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import engineio
+import socketio
+from engineio import base_server, base_socket
+from engineio.async_drivers import asgi
+
+from ..eio import LightQueue, translate_request
+from .checks import Report, attribute, holds, method, uses
+
+LIGHT_SESSIONS = "light_sessions"
+SESSION_QUEUE = "polling_slow_consumer_limit"
+
+
+def check_light_sessions() -> None:
+    """What :class:`HubEngineIOServer` relies on."""
+    method(socketio.AsyncServer, "_engineio_server_class", "socketio.AsyncServer")
+    uses(socketio.base_server.BaseServer.__init__, ["_engineio_server_class"], "socketio.base_server.BaseServer.__init__")
+    method(engineio.AsyncServer, "create_queue", "engineio.AsyncServer")
+    uses(base_socket.BaseSocket.__init__, ["create_queue"], "engineio.base_socket.BaseSocket.__init__")
+    table = attribute(asgi, "_async", "engineio.async_drivers.asgi")
+    holds(table, "translate_request", attribute(asgi, "translate_request", "engineio.async_drivers.asgi"),
+          "engineio.async_drivers.asgi._async")
+    method(asgi, "translate_request", "engineio.async_drivers.asgi", ("scope", "receive", "send"), coroutine=True)
+    uses(base_server.BaseServer.__init__, ["_async"], "engineio.base_server.BaseServer.__init__")
+
+
+def check_session_queue() -> None:
+    """What :func:`queued_packets` reads."""
+    uses(base_server.BaseServer.__init__, ["sockets"], "engineio.base_server.BaseServer.__init__")
+    uses(base_socket.BaseSocket.__init__, ["queue", "closing"], "engineio.base_socket.BaseSocket.__init__")
+
+
+def queued_packets(eio: Any, eio_sid: str) -> int:
+    """How many packets wait in a session's send queue (0 when it is closing or gone)."""
+    sock = eio.sockets.get(eio_sid)
+    if sock is None or sock.closing:
+        return 0
+    return int(sock.queue.qsize())
+
+
+class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    """python-engineio's ASGI server with :class:`LightQueue` and :func:`translate_request`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        drivers: Any = getattr(self, "_async", None)
+        if isinstance(drivers, dict) and "translate_request" in drivers:
+            # A copy: the driver table is shared by every server of the process.
+            self._async = dict(drivers, translate_request=translate_request)
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        return LightQueue() if not args and not kwargs else super().create_queue(*args, **kwargs)
+
+
+class CompatServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on :class:`HubEngineIOServer` when ``light_sessions`` is on.
+
+    ``compat`` (the hub's :class:`~hub._compat.checks.Report`) is a keyword
+    argument, read before python-socketio builds its Engine.IO server.
+    """
+
+    def __init__(self, *, compat: Report, **kwargs: Any) -> None:
+        self.compat = compat
+        super().__init__(**kwargs)
+
+    def _engineio_server_class(self) -> type:
+        chosen: type = HubEngineIOServer if self.compat.enabled(LIGHT_SESSIONS) else engineio.AsyncServer
+        return chosen
