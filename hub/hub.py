@@ -20,6 +20,7 @@ from .auth import Principal, TokenVerifier, bearer_token, token_from_handshake
 from .broker import Broker, instance_name
 from .config import Settings
 from .connection import Connection
+from .database import Database
 from .envelope import Envelope, utc_timestamp
 from .errors import AuthExpired, Forbidden, HubError, Unavailable
 from .eventlog import EventLog
@@ -107,16 +108,22 @@ class Hub:
         return handlers
 
     @property
-    def engine(self) -> Any:
-        """The SQLAlchemy ``AsyncEngine`` of the event store, for plugins with tables of their own.
+    def database(self) -> Database:
+        """The SQL database of the event store, for plugins with tables of their own.
 
-        Their tables come from revisions in ``migrations/``. Raises
+        Every write goes through it (``hub.database.write()``): on SQLite it is the
+        one writer that the core and every plugin take turns on. Raises
         :class:`Unavailable` on a store without SQL (``memory://``).
         """
-        engine = getattr(self.log, "engine", None)
-        if engine is None:
+        database = getattr(self.log, "database", None)
+        if not isinstance(database, Database):
             raise Unavailable("This hub's store has no SQL database (HUB_DATABASE_URL=memory://).")
-        return engine
+        return database
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy ``AsyncEngine`` of :attr:`database`, for reads; write through ``hub.database.write()``."""
+        return self.database.engine
 
     def plugin_config(self, plugin: str) -> Mapping[str, Any]:
         """A plugin's configuration: its defaults, overridden by the operator's settings."""

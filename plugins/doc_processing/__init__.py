@@ -69,7 +69,7 @@ def hub_routes(hub: Hub) -> list[BaseRoute]:
 def hub_startup(hub: Hub) -> None:
     settings = config.load(hub.plugin_config(NAME), hub.settings.data_dir)
     try:
-        store: JobStore | None = JobStore(hub.engine)
+        store: JobStore | None = JobStore(hub.database)
     except Unavailable:
         log.warning("doc_processing: no SQL database (memory store); document routes answer 503")
         store = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from hub import Connection, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
+from hub import Connection, Database, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
 
 from . import api
 from .config import DEFAULTS, PresenceConfig
@@ -96,11 +96,11 @@ def hub_routes(hub: Hub) -> list[BaseRoute]:
 async def hub_startup(hub: Hub) -> None:
     config = PresenceConfig.load(hub.plugin_config(NAME))
     try:
-        engine = hub.engine
+        database: Database | None = hub.database
     except Unavailable:
-        engine = None  # memory:// event store: last-seen times live as long as the process
+        database = None  # memory:// event store: last-seen times live as long as the process
     store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
-    presence = Presence(hub, config, store, LastSeen(engine))
+    presence = Presence(hub, config, store, LastSeen(database))
     kind, _ = hub.topics.resolve(f"{KIND}:_")
     if isinstance(kind.snapshot, RoomSnapshot):
         kind.snapshot.presence = presence
