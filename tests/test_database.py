@@ -2,7 +2,8 @@
 
 The database under test is the event log's own (``SqlEventLog.database``, which
 a hub exposes as ``hub.database``), on a real SQLite file or a fresh PostgreSQL
-database; "the plugin" is a table of this module's written beside the log.
+database; "the plugin" is the test plugin ``tests/support/hub_writer_probe.py``,
+whose table is written beside the log.
 """
 
 from __future__ import annotations
@@ -19,16 +20,8 @@ from hub import Database, db
 from hub.envelope import Envelope
 from hub.eventlog.sql import SqlEventLog
 from hub.topics import Retention
-
-metadata = sa.MetaData()
-items = sa.Table(
-    "plugin_items",
-    metadata,
-    sa.Column("n", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False),
-)
-
+from tests.support.hub_writer_probe import connects as items  # the test plugin's own table
+from tests.support.hub_writer_probe import metadata
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -78,14 +71,15 @@ async def plugin_write(database: Database, key: str, entered: list[str]) -> None
     """A plugin's transaction of two statements that yields to the loop between them."""
     async with database.write() as connection:
         entered.append(key)
-        await connection.execute(items.insert().values(key=key, state="new"))
+        await connection.execute(items.insert().values(connection_id=key, user_id="new"))
         await asyncio.sleep(0)
-        await connection.execute(items.update().where(items.c.key == key).values(state="done"))
+        await connection.execute(items.update().where(items.c.connection_id == key).values(user_id="done"))
 
 
 async def stored_keys(database: Database) -> list[str]:
     async with database.read() as connection:
-        return [row.key for row in await connection.execute(sa.select(items.c.key).order_by(items.c.n))]
+        rows = await connection.execute(sa.select(items.c.connection_id).order_by(items.c.n))
+        return [row.connection_id for row in rows]
 
 
 async def test_sqlite_writes_of_the_log_and_a_plugin_take_one_writer_in_order(
@@ -125,7 +119,7 @@ async def test_sqlite_writes_of_the_log_and_a_plugin_take_one_writer_in_order(
 
 
 async def _insert_keys(connection: Any, keys: list[str | None]) -> None:
-    await connection.execute(items.insert(), [{"key": key, "state": "batched"} for key in keys])
+    await connection.execute(items.insert(), [{"connection_id": key, "user_id": "batched"} for key in keys])
 
 
 async def test_without_the_writer_the_same_sqlite_load_meets_the_lock(sqlite_url: str) -> None:
@@ -134,7 +128,7 @@ async def test_without_the_writer_the_same_sqlite_load_meets_the_lock(sqlite_url
     try:
         async def own_transaction(key: str) -> None:
             async with log.engine.begin() as connection:
-                await connection.execute(items.insert().values(key=key, state="new"))
+                await connection.execute(items.insert().values(connection_id=key, user_id="new"))
                 await asyncio.sleep(0.01)
 
         results = await asyncio.gather(*(own_transaction(f"k{n}") for n in range(20)), return_exceptions=True)
@@ -150,7 +144,7 @@ async def test_two_write_transactions_overlap_on_postgresql_and_take_turns_on_sq
 
     async def first() -> None:
         async with database.write() as connection:
-            await connection.execute(items.insert().values(key="first", state="new"))
+            await connection.execute(items.insert().values(connection_id="first", user_id="new"))
             steps.append("first in")
             try:
                 await asyncio.wait_for(second_entered.wait(), 2.0)
@@ -164,7 +158,7 @@ async def test_two_write_transactions_overlap_on_postgresql_and_take_turns_on_sq
         async with database.write() as connection:
             steps.append("second in")
             second_entered.set()
-            await connection.execute(items.insert().values(key="second", state="new"))
+            await connection.execute(items.insert().values(connection_id="second", user_id="new"))
 
     await asyncio.gather(first(), second())
     if database.single_writer:
@@ -179,11 +173,10 @@ async def test_two_write_transactions_overlap_on_postgresql_and_take_turns_on_sq
 async def test_a_failed_write_rolls_back_and_frees_the_writer(log: SqlEventLog) -> None:
     with pytest.raises(ValueError):
         async with log.database.write() as connection:
-            await connection.execute(items.insert().values(key="lost", state="new"))
+            await connection.execute(items.insert().values(connection_id="lost", user_id="new"))
             raise ValueError("the plugin changed its mind")
-    n = await log.database.run_write(
-        lambda connection: connection.scalar(items.insert().values(key="kept", state="new").returning(items.c.n))
-    )
+    insert = items.insert().values(connection_id="kept", user_id="new").returning(items.c.n)
+    n = await log.database.run_write(lambda connection: connection.scalar(insert))
     assert n is not None
     assert await stored_keys(log.database) == ["kept"]
     assert log.database.waiting_writes == 0
