@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .auth import Principal
 from .connection import Connection
+from .database import Database, WriteBatcher
 from .envelope import Envelope
 from .errors import (
     AuthExpired, AuthInvalid, AuthRequired, Conflict, Forbidden, HubError, InternalError,
@@ -30,5 +31,5 @@ __all__ = [
     "PluginError", "Policy", "Principal", "RateLimited", "RequestHandler", "Retention", "SnapshotProvider",
     "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
-    "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
+    "Database", "JSONResponse", "Settings", "WriteBatcher", "describe", "read_json", "utc_timestamp",
 ]

@@ -22,6 +22,7 @@ from .broker import instance_name
 from .config import Settings
 from .connection import Connection
 from .contributions import plugin_config, plugin_requests, register_topic_kinds
+from .database import Database
 from .envelope import Envelope
 from .errors import HubError, Unavailable
 from .eventlog import EventLog
@@ -77,16 +78,23 @@ class Hub:
     # Set-up -----------------------------------------------------------------
 
     @property
-    def engine(self) -> Any:
-        """The SQLAlchemy ``AsyncEngine`` of the event store, for plugins with tables of their own.
+    def database(self) -> Database:
+        """The SQL database of the event store, for plugins with tables of their own.
 
-        Their tables come from their own migrations (the ``hub_migrations`` hook). Raises
+        Their tables come from their own migrations (the ``hub_migrations`` hook). Every
+        write goes through it (``hub.database.write()``): on SQLite it is the one writer
+        that the core and every plugin take turns on. Raises
         :class:`Unavailable` on a store without SQL (``memory://``).
         """
-        engine = getattr(self.log, "engine", None)
-        if engine is None:
+        database = getattr(self.log, "database", None)
+        if not isinstance(database, Database):
             raise Unavailable("This hub's store has no SQL database (HUB_DATABASE_URL=memory://).")
-        return engine
+        return database
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy ``AsyncEngine`` of :attr:`database`, for reads; write through ``hub.database.write()``."""
+        return self.database.engine
 
     def plugin_config(self, plugin: str) -> Mapping[str, Any]:
         """A plugin's configuration: its defaults, overridden by the operator's settings."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .auth import Principal, TokenVerifier
     from .config import Settings
     from .connection import Connection
+    from .database import Database
     from .envelope import Envelope
     from .eventlog.base import EventLog
     from .metrics import HubMetrics
@@ -56,8 +57,12 @@ class Hub(Protocol):
         """The live connections of this process, by connection id."""
 
     @property
+    def database(self) -> Database:
+        """The SQL database plugins read and write their tables through; ``Unavailable`` on ``memory://``."""
+
+    @property
     def engine(self) -> Any:
-        """The SQLAlchemy ``AsyncEngine`` of the event store; ``Unavailable`` on ``memory://``."""
+        """The SQLAlchemy ``AsyncEngine`` of the event store, for reads; ``Unavailable`` on ``memory://``."""
 
     def plugin_config(self, plugin: str) -> Mapping[str, Any]:
         """A plugin's configuration: its defaults, overridden by the operator's settings."""

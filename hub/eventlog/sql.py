@@ -6,6 +6,11 @@ after the COMMIT that holds its event. Numbering takes a row lock on each
 topic's counter row first (``hub_topic_seqs``), so publishers in several
 processes sharing one PostgreSQL server still get 1, 2, 3 ... with no gap and
 no duplicate, and an id already stored is found before a seq is spent on it.
+
+Every write goes through the hub's :class:`~hub.database.Database`: on SQLite a
+batch's transaction takes the one writer that the plugins' writes also queue
+for, so the log never waits on SQLite's lock; on PostgreSQL two batches are in
+flight at once.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import db
+from ..database import Database
 from ..envelope import Envelope
 from ..topics import Retention
 from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, parse_cursor
@@ -61,7 +67,8 @@ class SqlEventLog(EventLog):
     def __init__(self, url: str, branches: db.Branches | None = None) -> None:
         self.url = url
         self.branches = db.NO_PLUGINS if branches is None else branches
-        self._engine: AsyncEngine | None = None
+        #: The database the log writes through, shared with the plugins as ``hub.database``.
+        self.database = Database(url)
         self._queue: list[_Pending] = []
         # Each flusher leaves this set itself when it stops looking at the queue
         # (a done callback would run a turn later, after appends that needed it).
@@ -76,35 +83,34 @@ class SqlEventLog(EventLog):
 
     @property
     def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("the event log is not started")
-        return self._engine
+        try:
+            return self.database.engine
+        except RuntimeError:
+            raise RuntimeError("the event log is not started") from None
 
     async def start(self) -> None:
-        self._engine = db.create_engine(self.url)
+        engine = db.create_engine(self.url)
+        self.database.open(engine)
         # SQLite has one writer; on PostgreSQL a second transaction lets one batch's
         # callers publish again while the next batch is written.
-        postgresql = self._engine.dialect.name == "postgresql"
+        postgresql = engine.dialect.name == "postgresql"
         self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
         try:
             # Only a SQLite file is migrated on the fly; a server is the operator's to migrate.
-            await db.check_schema(self._engine, migrate=self._engine.dialect.name == "sqlite", branches=self.branches)
+            await db.check_schema(engine, migrate=engine.dialect.name == "sqlite", branches=self.branches)
         except BaseException:
-            await self._engine.dispose()
-            self._engine = None
+            await self.database.close()
             raise
 
     async def close(self) -> None:
         for task in [*self._flushers, self._pending_reader]:
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        await self.database.close()
 
     async def health(self) -> str:
         try:
-            async with self.engine.connect() as connection:
+            async with self.database.read() as connection:
                 await connection.execute(sa.text("SELECT 1"))
         except Exception as exc:  # health answers with a reason rather than raising
             return f"unavailable: {type(exc).__name__}"
@@ -113,6 +119,8 @@ class SqlEventLog(EventLog):
     # -- appends --------------------------------------------------------------
 
     async def append(self, envelope: Envelope, inbox_user: str | None = None, *, fresh_id: bool = False) -> Appended:
+        # Inside a write transaction on SQLite the append would wait for that transaction's own writer.
+        self.database.check_not_writing()
         data_json, meta_json = _dumps(envelope.data), _dumps(envelope.meta)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(envelope, inbox_user, future, data_json, meta_json, fresh_id))
@@ -196,7 +204,8 @@ class SqlEventLog(EventLog):
     async def _write_with_retry(self, batch: list[_Pending]) -> None:
         for attempt in range(RETRIES):
             try:
-                async with self.engine.begin() as connection:
+                # On SQLite this waits for the one writer, behind the plugins' writes asked for before.
+                async with self.database.write() as connection:
                     results = await self._write(connection, batch)
             except sa.exc.DBAPIError as exc:
                 if attempt + 1 < RETRIES and _transient(exc):
@@ -243,11 +252,11 @@ class SqlEventLog(EventLog):
     # -- reads ------------------------------------------------------------------
 
     async def latest_seq(self, topic: str) -> int:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             return await _latest(connection, topic)
 
     async def backlog(self, topic: str, since: int, limit: int | None = None) -> Backlog:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             latest = await _latest(connection, topic)
             # Bounded by the latest read first, so the answer is one consistent
             # cut even while appends go on.
@@ -283,7 +292,7 @@ class SqlEventLog(EventLog):
             try:
                 # Plain driver rows: a reconnecting user's whole queue comes back at
                 # once, and SQLAlchemy's per-row type processing cost more than the query.
-                async with self.engine.connect() as connection:
+                async with self.database.read() as connection:
                     rows = await self._sql.pending(connection, users)
             except asyncio.CancelledError:
                 for futures in waiters.values():
@@ -305,7 +314,7 @@ class SqlEventLog(EventLog):
     async def ack(self, user: str, ids: Sequence[str]) -> int:
         if not ids:
             return 0
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             result = await connection.execute(
                 sa.delete(db.inbox).where(db.inbox.c.user_id == user, db.inbox.c.event_id.in_(set(ids)))
             )
@@ -320,7 +329,7 @@ class SqlEventLog(EventLog):
         not_pending = ~sa.exists().where(db.inbox.c.topic == events.c.topic, db.inbox.c.seq == events.c.seq)
         in_scope = events.c.topic.startswith(topic_prefix, autoescape=True)
         dropped = 0
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             if retention.max_age is not None:
                 cutoff = time.time() - retention.max_age
                 result = await connection.execute(
@@ -366,7 +375,7 @@ class SqlEventLog(EventLog):
         if query.after is not None:
             conditions.append(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in parse_cursor(query.after))))
         statement = sa.select(*_EVENT_COLUMNS).where(*conditions).order_by(*order).limit(query.limit)
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             return [_envelope(row) for row in await connection.execute(statement)]
 
     async def record_replay(self, record: ReplayRecord) -> None:
@@ -375,19 +384,19 @@ class SqlEventLog(EventLog):
             actor=record.actor, requested_at=record.requested_at, filters=record.filters,
             target_user=record.target_user, count=record.count, dry_run=record.dry_run,
         )
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             updated = await connection.execute(sa.update(db.replays).where(db.replays.c.id == record.id).values(**values))
             if not updated.rowcount:
                 await connection.execute(sa.insert(db.replays).values(id=record.id, **values))
 
     async def replays(self, limit: int = 100) -> Sequence[ReplayRecord]:
         statement = sa.select(*_REPLAY_COLUMNS).order_by(db.replays.c.n.desc()).limit(limit)
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             return [ReplayRecord(**row._mapping) for row in await connection.execute(statement)]
 
     async def replay(self, replay_id: str) -> ReplayRecord | None:
         statement = sa.select(*_REPLAY_COLUMNS).where(db.replays.c.id == replay_id)
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             row = (await connection.execute(statement)).first()
         return ReplayRecord(**row._mapping) if row is not None else None
 

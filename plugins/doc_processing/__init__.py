@@ -81,7 +81,7 @@ class DocProcessing:
     def hub_startup(self, hub: Hub) -> None:
         settings = config.load(hub.plugin_config(NAME), hub.settings.data_dir)
         try:
-            store: JobStore | None = JobStore(hub.engine)
+            store: JobStore | None = JobStore(hub.database)
         except Unavailable:
             log.warning("doc_processing: no SQL database (memory store); document routes answer 503")
             store = None

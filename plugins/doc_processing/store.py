@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub import utc_timestamp
+from hub import Database, utc_timestamp
 
 from .states import PROCESSING, QUEUED
 
@@ -57,33 +57,33 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class JobStore:
-    """Reads and compare-and-set writes of ``doc_processing_jobs`` through the hub's engine."""
+    """Reads and compare-and-set writes of ``doc_processing_jobs``; writes through the hub's one writer."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def create(self, row: dict[str, Any]) -> dict[str, Any]:
         now = utc_timestamp()
         values = {"attempts": 0, "version": 1, "worker": None, "lease_until": None, "created_at": now, "updated_at": now, **row}
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             await connection.execute(jobs.insert().values(**values))
         return values
 
     async def get(self, document_id: str) -> dict[str, Any] | None:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             row = (await connection.execute(sa.select(jobs).where(jobs.c.document_id == document_id))).first()
         return dict(row._mapping) if row is not None else None
 
     async def list_for(self, owner: str, limit: int) -> list[dict[str, Any]]:
         query = sa.select(jobs).where(jobs.c.owner == owner).order_by(jobs.c.created_at.desc()).limit(limit)
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             rows = (await connection.execute(query)).all()
         return [dict(row._mapping) for row in rows]
 
     async def change(self, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
         """Write ``values`` if the row is still at ``row["version"]``; the new row, or None if someone else won."""
         new = {**values, "version": row["version"] + 1, "updated_at": utc_timestamp()}
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             result = await connection.execute(
                 jobs.update()
                 .where(jobs.c.document_id == row["document_id"], jobs.c.version == row["version"])
@@ -107,7 +107,7 @@ class JobStore:
             .limit(CLAIM_CANDIDATES)
         )
         while True:
-            async with self.engine.connect() as connection:
+            async with self.database.read() as connection:
                 candidates = [dict(row._mapping) for row in (await connection.execute(query)).all()]
             if not candidates:
                 return None
@@ -126,7 +126,7 @@ class JobStore:
 
     async def extend(self, document_id: str, worker: str, lease_seconds: float) -> bool:
         """Renew ``worker``'s lease (a heartbeat); False when the job is no longer that worker's."""
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             result = await connection.execute(
                 jobs.update()
                 .where(jobs.c.document_id == document_id, jobs.c.state == PROCESSING, jobs.c.worker == worker)
@@ -142,5 +142,5 @@ class JobStore:
             .order_by(jobs.c.lease_until)
             .limit(limit)
         )
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             return [dict(row._mapping) for row in (await connection.execute(query)).all()]

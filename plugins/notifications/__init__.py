@@ -49,11 +49,11 @@ def hub_routes(hub: Hub) -> list[BaseRoute]:
 def hub_startup(hub: Hub) -> None:
     limits = config.load(hub.plugin_config(NAME))  # a bad setting stops the start-up, naming the key
     try:
-        engine = hub.engine
+        database = hub.database
     except Unavailable:
         log.warning("notifications: no SQL database (memory store); the notifications routes answer 503")
         return
-    store = NotificationStore(engine)
+    store = NotificationStore(database)
     hub.services[NAME] = NotificationService(hub, store, limits)
     if retention.enabled(limits):
         hub.start_task(retention.retention_loop(store, limits), name="notifications-retention")

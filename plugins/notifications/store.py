@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub import Database
 
 from .validation import Draft
 
@@ -72,10 +73,10 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
 
 
 class NotificationStore:
-    """Reads and writes ``notifications_items``."""
+    """Reads and writes ``notifications_items``; writes through the hub's one writer (``hub.database``)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def add(self, draft: Draft, created_at: str) -> tuple[list[Stored], int]:
         """Store one row per user, in one transaction; ``(each user's row, how many are new)``.
@@ -84,8 +85,8 @@ class NotificationStore:
         """
         rows: list[Stored] = []
         created = 0
-        insert = _insert_ignoring_duplicates(self.engine.dialect.name)
-        async with self.engine.begin() as connection:
+        insert = _insert_ignoring_duplicates(self.database.dialect)
+        async with self.database.write() as connection:
             for start in range(0, len(draft.users), CHUNK):
                 chunk = draft.users[start:start + CHUNK]
                 existing: dict[str, Stored] = {}
@@ -120,7 +121,7 @@ class NotificationStore:
         if before is not None:
             query = query.where(items.c.n < before)
         query = query.order_by(items.c.n.desc()).limit(limit + 1)
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             rows = list(await connection.execute(query))
             unread = await self._unread(connection, user)
         next_cursor = rows[limit - 1].n if len(rows) > limit else None
@@ -133,7 +134,7 @@ class NotificationStore:
         """
         mine_unread = sa.and_(items.c.user_id == user, items.c.read_at.is_(None))
         changed: list[str] = []
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             if ids is None:
                 result = await connection.execute(sa.update(items).where(mine_unread).values(read_at=read_at))
                 count = int(result.rowcount)
@@ -151,13 +152,13 @@ class NotificationStore:
         return changed, count, unread
 
     async def unread_count(self, user: str) -> int:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             return await self._unread(connection, user)
 
     async def purge(self, read_before: str | None, unread_before: str | None) -> int:
         """Delete read notifications created before ``read_before``, and unread ones before ``unread_before``."""
         deleted = 0
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             if read_before is not None:
                 result = await connection.execute(
                     sa.delete(items).where(items.c.read_at.is_not(None), items.c.created_at < read_before)

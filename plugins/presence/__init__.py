@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import Connection, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
+from hub import Connection, Database, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
 
 from . import api
 from .config import DEFAULTS, PresenceConfig
@@ -92,11 +92,11 @@ class PresencePlugin:
     async def hub_startup(self, hub: Hub) -> None:
         config = PresenceConfig.load(hub.plugin_config(NAME))
         try:
-            engine = hub.engine
+            database: Database | None = hub.database
         except Unavailable:
-            engine = None  # memory:// event store: last-seen times live as long as the process
+            database = None  # memory:// event store: last-seen times live as long as the process
         store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
-        presence = self.presence = Presence(hub, config, store, LastSeen(engine))
+        presence = self.presence = Presence(hub, config, store, LastSeen(database))
         hub.services[NAME] = presence
         hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
         if presence.store.shared:

@@ -12,6 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import Database
 
 metadata = sa.MetaData()
 
@@ -24,59 +28,66 @@ last_seen_table = sa.Table(
 
 
 class LastSeen:
-    """Read and write last-seen times; ``engine`` None keeps them in memory."""
+    """Read and write last-seen times; ``database`` None keeps them in memory.
 
-    def __init__(self, engine: Any | None) -> None:
-        self.engine = engine
+    A storm of disconnects writes thousands of times within a second: the writes
+    go through one :class:`hub.WriteBatcher`, so those that come together share
+    one transaction (and, on SQLite, one fsync and one turn of the hub's writer).
+    """
+
+    def __init__(self, database: Database | None) -> None:
+        self.database = database
         self._memory: dict[str, str] = {}
+        self._batcher = database.batched(_upsert, name="presence last-seen") if database is not None else None
 
     async def write(self, seen: Mapping[str, str]) -> None:
-        """Record ``{user: RFC 3339 time}``; a later time never gets overwritten by an earlier one."""
+        """Record ``{user: RFC 3339 time}``; a later time never gets overwritten by an earlier one.
+
+        Returns once the time is stored (in the batch of the writes issued about now).
+        """
         if not seen:
             return
-        if self.engine is None:
-            for user, moment in seen.items():
-                self._memory[user] = max(moment, self._memory.get(user, moment))
+        if self._batcher is None:
+            _merge(self._memory, seen)
             return
-        rows = [{"user_id": user, "last_seen": moment} for user, moment in sorted(seen.items())]
-        async with self.engine.begin() as connection:
-            dialect = connection.dialect.name
-            if dialect in ("sqlite", "postgresql"):
-                from sqlalchemy.dialects import postgresql, sqlite
-
-                # Both dialects spell the upsert the same way.
-                insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
-                statement = insert(last_seen_table)
-                # The same format everywhere, so comparing the strings compares the times.
-                await connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[last_seen_table.c.user_id],
-                        set_={"last_seen": statement.excluded.last_seen},
-                        where=last_seen_table.c.last_seen < statement.excluded.last_seen,
-                    ),
-                    rows,
-                )
-                return
-            for row in rows:  # any other SQL database: update, then insert what was missing
-                result = await connection.execute(
-                    last_seen_table.update()
-                    .where(last_seen_table.c.user_id == row["user_id"])
-                    .values(last_seen=row["last_seen"])
-                )
-                if result.rowcount == 0:
-                    await connection.execute(last_seen_table.insert().values(**row))
+        await self._batcher.submit(dict(seen))
 
     async def read(self, users: Iterable[str]) -> dict[str, str]:
         """The stored time of each user that has one."""
         wanted = sorted(set(users))
         if not wanted:
             return {}
-        if self.engine is None:
+        if self.database is None:
             return {user: self._memory[user] for user in wanted if user in self._memory}
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             result = await connection.execute(
                 sa.select(last_seen_table.c.user_id, last_seen_table.c.last_seen).where(
                     last_seen_table.c.user_id.in_(wanted)
                 )
             )
             return {row.user_id: row.last_seen for row in result}
+
+
+def _merge(into: dict[str, str], seen: Mapping[str, str]) -> None:
+    # The same format everywhere, so comparing the strings compares the times.
+    for user, moment in seen.items():
+        into[user] = max(moment, into.get(user, moment))
+
+
+async def _upsert(connection: AsyncConnection, batch: list[dict[str, str]]) -> None:
+    """Write a batch of ``{user: time}`` writes as one upsert, the latest time of each user."""
+    merged: dict[str, str] = {}
+    for seen in batch:
+        _merge(merged, seen)
+    rows = [{"user_id": user, "last_seen": moment} for user, moment in sorted(merged.items())]
+    # The hub's stores are SQLite and PostgreSQL, which spell the upsert the same way.
+    insert: Any = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
+    statement = insert(last_seen_table)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[last_seen_table.c.user_id],
+            set_={"last_seen": statement.excluded.last_seen},
+            where=last_seen_table.c.last_seen < statement.excluded.last_seen,
+        ),
+        rows,
+    )

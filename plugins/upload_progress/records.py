@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from hub import utc_timestamp
+from hub import Database, utc_timestamp
 
 PENDING, RECEIVING, STORING, COMPLETED, FAILED = "pending", "receiving", "storing", "completed", "failed"
 FINAL_STATES = (COMPLETED, FAILED)
@@ -45,18 +45,18 @@ PUBLIC_COLUMNS = (
 
 
 class UploadRecords:
-    """Reads and writes of the uploads table through the hub's engine."""
+    """Reads and writes of the uploads table; writes through the hub's one writer (``hub.database``)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def get(self, upload_id: str) -> dict[str, Any] | None:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             row = (await connection.execute(sa.select(uploads).where(uploads.c.upload_id == upload_id))).first()
         return {name: row._mapping[name] for name in PUBLIC_COLUMNS} if row is not None else None
 
     async def owner(self, upload_id: str) -> str | None:
-        async with self.engine.connect() as connection:
+        async with self.database.read() as connection:
             result = await connection.execute(sa.select(uploads.c.owner).where(uploads.c.upload_id == upload_id))
             owner: str | None = result.scalar_one_or_none()
         return owner
@@ -65,7 +65,7 @@ class UploadRecords:
         """Claim an unused id for ``owner`` (state ``pending``); the id's owner afterwards, whoever won."""
         now = utc_timestamp()
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.write() as connection:
                 await connection.execute(
                     uploads.insert().values(upload_id=upload_id, owner=owner, state=PENDING, created_at=now, updated_at=now)
                 )
@@ -80,7 +80,7 @@ class UploadRecords:
         False when the id belongs to someone else or was already used.
         """
         now = utc_timestamp()
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             result = await connection.execute(
                 uploads.update()
                 .where(uploads.c.upload_id == upload_id, uploads.c.owner == owner, uploads.c.state == PENDING)
@@ -89,7 +89,7 @@ class UploadRecords:
             if result.rowcount == 1:
                 return True
         try:
-            async with self.engine.begin() as connection:
+            async with self.database.write() as connection:
                 await connection.execute(
                     uploads.insert().values(
                         upload_id=upload_id, owner=owner, state=RECEIVING, filename=filename, created_at=now, updated_at=now
@@ -100,7 +100,7 @@ class UploadRecords:
             return False
 
     async def update(self, upload_id: str, **values: Any) -> None:
-        async with self.engine.begin() as connection:
+        async with self.database.write() as connection:
             await connection.execute(
                 uploads.update().where(uploads.c.upload_id == upload_id).values(updated_at=utc_timestamp(), **values)
             )

@@ -71,7 +71,7 @@ class UploadService:
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(config, data_dir)
         try:
-            self.records = UploadRecords(hub.engine)
+            self.records = UploadRecords(hub.database)
         except Unavailable:
             # memory:// has no SQL database: the hub runs, uploads answer "unavailable".
             logger.warning("upload_progress: no SQL database, uploads are unavailable")

@@ -1,0 +1,246 @@
+"""The hub's SQL database, shared by the core and the plugins: concurrent reads, and writes by the rules of the store.
+
+SQLite takes one write transaction at a time. When several parts of one process
+write on their own schedule (the event log's group commit, presence's last-seen
+times, a job queue's claims), their transactions wait for SQLite's file lock and,
+under a storm, give up after the busy timeout with "database is locked". So on
+SQLite every write transaction of the hub goes through one writer, in this
+process, in the order asked (FIFO): a transaction waits for its turn in asyncio,
+never on SQLite's lock. On PostgreSQL, which takes many writers, write
+transactions run side by side on the connection pool.
+
+Reads are concurrent everywhere (SQLite's WAL lets readers run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by whoever opens a database, not by ``import hub``
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+__all__ = ["Database", "WriteBatcher"]
+
+
+class Database:
+    """The engine of ``url`` and the one way to write through it (``hub.database`` for plugins).
+
+    - ``async with database.read() as connection``: a connection for reads, concurrent on every store.
+    - ``async with database.write() as connection``: one transaction, committed when the block ends
+      and rolled back when it raises. On SQLite (:attr:`single_writer`) write transactions of the
+      whole process, the core's and every plugin's, take turns in the order they were asked for; on
+      PostgreSQL they run concurrently.
+    - ``await database.run_write(fn)``: ``fn(connection)`` inside :meth:`write`, its result returned.
+    - ``database.batched(fn)``: a :class:`WriteBatcher` that writes many small writes issued
+      together in one transaction (one fsync on SQLite instead of one per write).
+
+    While a task holds the writer it must not wait for another write (a nested
+    :meth:`write`, a durable publish, a batched write): on SQLite that would wait
+    for itself, so it raises ``RuntimeError`` instead. Keep write transactions short:
+    on SQLite every other writer of the hub waits for them.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: True on SQLite: write transactions take turns through one writer.
+        self.single_writer = url.startswith("sqlite")
+        self._engine: AsyncEngine | None = None
+        # asyncio.Lock wakes its waiters in the order they came: FIFO writes.
+        self._writer = asyncio.Lock()
+        self._holder: asyncio.Task[object] | None = None
+        self._waiting = 0
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy ``AsyncEngine``; for reads, or for a write only through :meth:`write`."""
+        if self._engine is None:
+            raise RuntimeError("the database is not started")
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def waiting_writes(self) -> int:
+        """Write transactions waiting for the writer (always 0 on PostgreSQL)."""
+        return self._waiting
+
+    def open(self, engine: AsyncEngine) -> None:
+        """Work through ``engine`` (made by ``hub.db.create_engine``) until :meth:`close` disposes of it.
+
+        The event log opens the database when the hub starts, before any plugin's ``hub_startup``.
+        """
+        self._engine = engine
+        self.single_writer = engine.dialect.name == "sqlite"
+        # A lock belongs to the loop it first waited on: a reopened database gets a new one.
+        self._writer = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads; nothing it writes is committed."""
+        return self.engine.connect()
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        engine = self.engine
+        if not self.single_writer:
+            async with engine.begin() as connection:
+                yield connection
+            return
+        task = asyncio.current_task()
+        self.check_not_writing()
+        self._waiting += 1
+        try:
+            await self._writer.acquire()
+        finally:
+            self._waiting -= 1
+        self._holder = task
+        try:
+            async with engine.begin() as connection:
+                yield connection
+        finally:
+            self._holder = None
+            self._writer.release()
+
+    async def run_write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``await fn(connection)`` in one write transaction (see :meth:`write`); its result."""
+        async with self.write() as connection:
+            return await fn(connection)
+
+    def batched(
+        self,
+        write: Callable[[AsyncConnection, list[Item]], Awaitable[None]],
+        *,
+        delay: float = 0.005,
+        max_items: int = 1000,
+        name: str = "batched write",
+    ) -> WriteBatcher[Item]:
+        """A :class:`WriteBatcher` whose batches ``write(connection, items)`` writes in one transaction."""
+        return WriteBatcher(self, write, delay=delay, max_items=max_items, name=name)
+
+    def holds_writer(self) -> bool:
+        """Whether the current task is inside a :meth:`write` transaction on SQLite."""
+        return self._holder is not None and self._holder is asyncio.current_task()
+
+    def check_not_writing(self) -> None:
+        """Raise ``RuntimeError`` where waiting for a write would wait for the current task's own transaction."""
+        if self.holds_writer():
+            raise RuntimeError(
+                "a write was started inside a write transaction: on SQLite the hub has one writer, "
+                "so it would wait for itself (finish the transaction first)"
+            )
+
+
+class WriteBatcher(Generic[Item]):
+    """Small writes issued close together, written in one transaction: ``await batcher.submit(item)``.
+
+    Made by :meth:`Database.batched`. The first item of a batch waits ``delay``
+    seconds for others; the batch then waits for the writer, and takes every item
+    submitted until it has it (at most ``max_items``), so the busier the writer,
+    the larger the batches. ``write(connection, items)`` writes them all inside the
+    transaction. Each ``submit`` returns once the transaction holding its item has
+    committed, or raises what writing it raised: when a batch of several fails,
+    each of its items is written again alone, so one bad item fails only its own
+    caller. An item is written even if its caller stops waiting.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        write: Callable[[AsyncConnection, list[Item]], Awaitable[None]],
+        *,
+        delay: float = 0.005,
+        max_items: int = 1000,
+        name: str = "batched write",
+    ) -> None:
+        self.database = database
+        self.name = name
+        self._write = write
+        self._delay = delay
+        self._max_items = max_items
+        self._queue: list[tuple[Item, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> None:
+        """Write ``item`` with the others submitted about now; returns after their COMMIT."""
+        self.database.check_not_writing()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"hub-{self.name}")
+        await future
+
+    async def close(self) -> None:
+        """Wait until every item submitted so far is written."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        batch: list[tuple[Item, asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                if self._delay > 0:
+                    await asyncio.sleep(self._delay)
+                batch = []
+                try:
+                    async with self.database.write() as connection:
+                        # Taken only now, with the writer held: whatever came while it waited joins.
+                        batch = self._take()
+                        await self._write(connection, [item for item, _ in batch])
+                except Exception as exc:
+                    if not batch:  # the transaction did not even begin: nothing item-specific to retry
+                        _fail(self._take(), exc)
+                    elif len(batch) == 1:
+                        _fail(batch, exc)
+                    else:
+                        await self._one_by_one(batch, exc)
+                else:
+                    _succeed(batch)
+                batch = []
+        except asyncio.CancelledError:
+            # Stopped mid-write: nobody may wait forever; whether the batch committed is unknown.
+            _fail(batch + self._queue, RuntimeError(f"{self.name}: stopped before the write finished"))
+            self._queue = []
+            raise
+
+    def _take(self) -> list[tuple[Item, asyncio.Future[None]]]:
+        batch, self._queue = self._queue[:self._max_items], self._queue[self._max_items:]
+        return batch
+
+    async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future[None]]], exc: Exception) -> None:
+        log.warning("%s: a batch of %d failed (%s); writing each alone", self.name, len(batch), exc)
+        for entry in batch:
+            try:
+                async with self.database.write() as connection:
+                    await self._write(connection, [entry[0]])
+            except Exception as item_exc:
+                _fail([entry], item_exc)
+            else:
+                _succeed([entry])
+
+
+def _succeed(batch: list[tuple[Item, asyncio.Future[None]]]) -> None:
+    for _, future in batch:
+        if not future.done():  # its caller stopped waiting
+            future.set_result(None)
+
+
+def _fail(batch: list[tuple[Item, asyncio.Future[None]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
