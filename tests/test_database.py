@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from hub import Database, db
 from hub.envelope import Envelope
 from hub.eventlog.sql import SqlEventLog
+from hub.plugin_schema import plugin_branches
+from hub.plugins import load_plugins
 from hub.topics import Retention
 from tests.support.hub_writer_probe import connects as items  # the test plugin's own table
 from tests.support.hub_writer_probe import metadata
@@ -41,7 +43,8 @@ async def open_log(url: str, busy_wait: bool = True) -> SqlEventLog:
     ``busy_wait=False`` sets SQLite's busy timeout to 0: a write that meets
     SQLite's lock fails at once with "database is locked" instead of waiting.
     """
-    log = SqlEventLog(url)
+    # The installed plugins' branches: `hub db upgrade` (the postgres fixture) stamped theirs too.
+    log = SqlEventLog(url, plugin_branches(load_plugins(None)))
     await log.start()
     await log.database.run_write(lambda connection: connection.run_sync(metadata.create_all))
     if not busy_wait:
