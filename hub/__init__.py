@@ -23,6 +23,8 @@ from .config import Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
 from .hub import Hub  # noqa: E402
 from .openapi import describe  # noqa: E402
+from .metrics import MetricError, MetricFamily, MetricSample  # noqa: E402
+from .panels import ConsolePanel  # noqa: E402
 
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Envelope",
@@ -30,4 +32,5 @@ __all__ = [
     "RateLimited", "Retention", "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
     "Hub", "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
+    "ConsolePanel", "MetricError", "MetricFamily", "MetricSample",
 ]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .connection import Connection
     from .hub import Hub
+    from .panels import ConsolePanel
     from .requests import RequestHandler
     from .topics import TopicKind
 
@@ -119,3 +120,15 @@ def hub_subscribe(hub: Hub, connection: Connection, topic: str) -> None:
 @hookspec
 def hub_unsubscribe(hub: Hub, connection: Connection, topic: str) -> None:
     """Called after a connection unsubscribed from ``topic`` with the ``unsubscribe`` request."""
+
+
+@hookspec
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    """Cards this plugin adds to the web console: ``/`` (``page="demo"``) or ``/admin``.
+
+    Called once when the app is built. Each :class:`~hub.ConsolePanel` brings
+    an HTML fragment and, usually, a JavaScript module whose ``mount(ctx)`` the
+    page calls after sign-in with the connected hub client, an ``api()`` helper
+    and the signed-in user (docs/console.md). A panel id another plugin took
+    stops the start-up with an error naming both.
+    """

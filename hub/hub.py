@@ -46,7 +46,7 @@ class Hub:
         self.settings = settings
         self.pm = pm
         self.log = log
-        self.metrics = HubMetrics()
+        self.metrics = HubMetrics(plugin_names(pm))
         self.verifier = TokenVerifier(settings)
         self.topics = TopicRegistry()
         self.connections: dict[str, Connection] = {}

@@ -16,9 +16,10 @@ See docs/doc_processing.md.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import TopicKind, Unavailable, hookimpl
+from hub import ConsolePanel, TopicKind, Unavailable, hookimpl
 
 from . import config
 from .config import KIND, NAME
@@ -87,6 +88,12 @@ def hub_startup(hub: Hub) -> None:
 @hookimpl
 async def hub_shutdown(hub: Hub) -> None:
     await pool.stop()
+
+
+@hookimpl
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    # The card on the console's demo page: console/panel.html and its module console/panel.js.
+    return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="documents", title="Document OCR", order=40)]
 
 
 __all__ = ["DocumentService", "Job", "NotHolder", "service"]

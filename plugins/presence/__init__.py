@@ -17,10 +17,11 @@ Who may join a room: any authenticated user, narrowed by any plugin's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from hub import Connection, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
+from hub import Connection, ConsolePanel, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
 
 from . import api
 from .config import DEFAULTS, PresenceConfig
@@ -158,3 +159,9 @@ async def hub_unsubscribe(hub: Hub, connection: Connection, topic: str) -> None:
     presence = _instances.get(hub)
     if presence is not None and topic.startswith(f"{KIND}:"):
         await presence.leave(connection.id, connection.user, topic)
+
+
+@hookimpl
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    # The card on the console's demo page: console/panel.html and its module console/panel.js.
+    return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="presence", title="Presence", order=30)]

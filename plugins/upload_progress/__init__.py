@@ -15,9 +15,10 @@ See docs/upload_progress.md.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import TopicKind, hookimpl
+from hub import ConsolePanel, TopicKind, hookimpl
 
 from .routes import upload_routes
 from .service import DEFAULTS, KIND, NAME, UploadService
@@ -58,6 +59,12 @@ def hub_routes(hub: Hub) -> list[BaseRoute]:
 def hub_startup(hub: Hub) -> None:
     service.configure(hub)
     hub.services[NAME] = service
+
+
+@hookimpl
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    # The card on the console's demo page: console/panel.html and its module console/panel.js.
+    return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="upload", title="Upload", order=10)]
 
 
 __all__ = ["service"]
