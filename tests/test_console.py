@@ -5,9 +5,6 @@ The pages themselves run in a browser in ``tests/browser/``.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jwt
@@ -15,7 +12,7 @@ import pytest
 
 from hub import ConsolePanel
 from hub.testing import RunningHub, SocketRecorder, start_hub
-from tests.support import plugin_site
+from tests.support import serve_with_plugin
 
 
 async def test_dev_token_only_in_development_mode(tmp_path: Path) -> None:
@@ -124,12 +121,7 @@ async def test_each_enabled_plugin_brings_its_panel_and_the_core_none(tmp_path: 
 
 
 def test_a_panel_id_taken_twice_stops_start_up_naming_both_plugins(tmp_path: Path) -> None:
-    site = plugin_site(tmp_path / "site", "hub_panelclash", "panelclash")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}
-    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-               HUB_JWT_SECRET="s", HUB_DATABASE_URL="memory://", HUB_DATA_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "hub", "serve", "--port", "1"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = serve_with_plugin(tmp_path, "hub_panelclash", "panelclash")
     assert result.returncode != 0
     assert "'presence'" in result.stderr and "'panelclash'" in result.stderr and "already taken" in result.stderr
     assert "Traceback" not in result.stderr

@@ -6,7 +6,6 @@ with the built-ins but presence, disabled through ``HUB_PLUGINS``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from hub.testing import RunningHub, start_hub
-from tests.support import plugin_site
+from tests.support import plugin_site, with_site
 
 from .conftest import sign_in
 
@@ -32,7 +31,7 @@ def console_hub(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Itera
             "HUB_PLUGINS": "paneltest,notifications,upload_progress,doc_processing",
             "HUB_PING_INTERVAL": "2",
             "HUB_PING_TIMEOUT": "3",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": with_site(site),
         },
     )
     yield hub
