@@ -112,10 +112,16 @@ class HubMetrics:
                 )
         if len(set(names)) != len(names):
             raise MetricError(f"metric {name!r}: label names repeat: {list(names)}")
-        # A counter's family is its name without _total: "x" and "x_total" are one metric.
-        key = name[: -len("_total")] if kind == "counter" and name.endswith("_total") else name
+        # A counter's family is its name without _total: "x" and "x_total" are one metric,
+        # and a counter "x" owns the series "x_total" whatever else asks for that name.
+        stripped = name[: -len("_total")] if name.endswith("_total") else name
+        key = stripped if kind == "counter" else name
         shape = (kind, names, extra)
         known = self._plugin_metrics.get(key)
+        if known is None and kind != "counter" and stripped != name:
+            counter = self._plugin_metrics.get(stripped)
+            if counter is not None and counter.shape[0] == "counter":
+                known = counter
         if known is not None:
             if known.shape != shape:
                 raise MetricError(
@@ -166,12 +172,11 @@ class HubMetrics:
         return families
 
 
-# Plugins' metrics ---------------------------------------------------------------
+# What plugins' metrics may be called, and what read() returns -------------------
 #
 # A plugin reports figures through ``hub.metrics`` and never imports another
 # plugin to read them: the names are namespaced by plugin (``hub_<plugin>_...``),
-# and ``read()`` turns the whole registry, core and plugins alike, into plain
-# data. Kept below the core's own metrics so the two grow apart cleanly.
+# and ``read()`` turns the whole registry, core and plugins alike, into plain data.
 
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
