@@ -24,6 +24,8 @@ from .api import JSONResponse, read_json  # noqa: E402
 from .config import Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
 from .openapi import describe  # noqa: E402
+from .metrics import MetricError, MetricFamily, MetricSample  # noqa: E402
+from .panels import ConsolePanel  # noqa: E402
 
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Contribution",
@@ -32,4 +34,5 @@ __all__ = [
     "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
     "Database", "JSONResponse", "Settings", "WriteBatcher", "describe", "read_json", "utc_timestamp",
+    "ConsolePanel", "MetricError", "MetricFamily", "MetricSample",
 ]

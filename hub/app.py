@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> HubApp:
     hub.sio = build_socket_server(hub, settings, origins)
 
     openapi: dict[str, Any] = {}
-    routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub), *console_routes(hub)]
+    routes: list[BaseRoute] = [*core_routes(hub, openapi), *admin_routes(hub), *console_routes(hub, hub.pm)]
     for plugin, returned in call_each(hub.pm, "hub_routes", hub=hub):
         plugin_routes = list(returned)
         routes.extend(_contract_routes(plugin, plugin_routes, routes))

@@ -2,8 +2,10 @@
 
 The pages are plain HTML, CSS and JavaScript under ``static/console/``, served
 by the hub itself (no build step, no CDN). They talk to the hub like any other
-client: through ``/static/hub-client.js`` and the HTTP API. The console adds two
-routes of its own:
+client: through ``/static/hub-client.js`` and the HTTP API. What the pages show
+of the plugins comes from the plugins: each enabled plugin's panels
+(``hub_console_panels``, see :mod:`hub.panels`) are put into the page when the
+app is built. The console adds two routes of its own:
 
 - ``POST /api/dev/token`` mints a token for a chosen user, so a person who has
   just started the hub can sign in. It exists only in development mode, and
@@ -21,9 +23,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pluggy
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from .api import JSONResponse, read_json
 from .auth import ADMIN, mint_token
@@ -31,6 +35,8 @@ from .broker import instance_name
 from .errors import Forbidden, InvalidMessage, NotFound, Unavailable
 from .types import Hub
 from .openapi import describe
+from .panels import PluginPanel, asset_prefix, check_panels, render_page
+from .plugins import PluginError, call_each
 
 CONSOLE_DIR = Path(__file__).parent / "static" / "console"
 USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
@@ -39,13 +45,33 @@ DEV_TOKEN_TTL = 3600
 MAX_LISTED_CONNECTIONS = 200
 
 
-def _page(name: str) -> Any:
+def _page(name: str, panels: list[PluginPanel], kind: str) -> Any:
+    # Rendered once: the panels are fixed when the app is built, like the routes.
+    body = render_page((CONSOLE_DIR / name).read_text(encoding="utf-8"), panels, kind)
+
     async def page(request: Request) -> Response:
         # no-cache: the console changes with the hub, and a stale page against a newer hub confuses.
-        return FileResponse(CONSOLE_DIR / name, media_type="text/html", headers={"cache-control": "no-cache"})
+        return HTMLResponse(body, headers={"cache-control": "no-cache"})
 
     page.__doc__ = f"The web console's {name} page."
     return page
+
+
+def console_panels(hub: Hub, pm: pluggy.PluginManager) -> list[PluginPanel]:
+    """Every enabled plugin's console panels (``pm``'s hooks), checked, in page order."""
+    try:
+        return check_panels(call_each(pm, "hub_console_panels", hub=hub))
+    except ValueError as exc:
+        raise PluginError(str(exc)) from exc
+
+
+def _panel_assets(panels: list[PluginPanel]) -> list[Mount]:
+    """The folders of the panels' script files, each at ``/console/panels/<id>/``."""
+    return [
+        Mount(asset_prefix(p.panel.id), app=StaticFiles(directory=p.panel.script.parent), name=f"panel-{p.panel.id}")
+        for p in panels
+        if isinstance(p.panel.script, Path)
+    ]
 
 
 def _is_loopback(request: Request) -> bool:
@@ -56,8 +82,9 @@ def _is_loopback(request: Request) -> bool:
         return host == "localhost"
 
 
-def console_routes(hub: Hub) -> list[Route]:
-    """The console's pages and its two API routes."""
+def console_routes(hub: Hub, pm: pluggy.PluginManager) -> list[BaseRoute]:
+    """The console's pages with the plugins' panels, the panels' files, and the console's two API routes."""
+    panels = console_panels(hub, pm)
 
     @describe(
         requestBody={
@@ -112,10 +139,12 @@ def console_routes(hub: Hub) -> list[Route]:
 
     return [
         # Pages, not API: left out of the OpenAPI description.
-        Route("/", _page("index.html"), methods=["GET"], name="console", include_in_schema=False),
-        Route("/admin", _page("admin.html"), methods=["GET"], name="console_admin", include_in_schema=False),
+        Route("/", _page("index.html", panels, "demo"), methods=["GET"], name="console", include_in_schema=False),
+        Route("/admin", _page("admin.html", panels, "admin"), methods=["GET"], name="console_admin",
+              include_in_schema=False),
         Route("/api/dev/token", dev_token, methods=["POST"], name="dev_token"),
         Route("/api/admin/stats", stats, methods=["GET"], name="admin_stats"),
+        *_panel_assets(panels),
     ]
 
 
@@ -160,4 +189,4 @@ def collect_stats(hub: Hub) -> dict[str, Any]:
     }
 
 
-__all__ = ["collect_stats", "console_routes"]
+__all__ = ["collect_stats", "console_panels", "console_routes"]

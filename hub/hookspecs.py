@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .connection import Connection
+    from .panels import ConsolePanel
     from .topics import TopicKind
     from .types import Hub, RequestHandler
 
@@ -163,4 +164,16 @@ def hub_migrations() -> str | os.PathLike[str]:
     ``hub db upgrade`` and ``hub db current`` as well as at start-up, also for
     installed plugins that are not enabled: their revisions are known but not
     applied. See docs/plugins.md, "Tables and migrations".
+    """
+
+
+@hookspec
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    """Cards this plugin adds to the web console: ``/`` (``page="demo"``) or ``/admin``.
+
+    Called once when the app is built. Each :class:`~hub.ConsolePanel` brings
+    an HTML fragment and, usually, a JavaScript module whose ``mount(ctx)`` the
+    page calls after sign-in with the connected hub client, an ``api()`` helper
+    and the signed-in user (docs/console.md). A panel id another plugin took
+    stops the start-up with an error naming both.
     """

@@ -51,7 +51,8 @@ class Hub:
     def __init__(self, settings: Settings, plugins: Sequence[FoundPlugin], log: EventLog) -> None:
         self.settings = settings
         self.log = log
-        self.metrics = HubMetrics()
+        # The enabled plugins' names: metric names must start with one (hub_<plugin>_...).
+        self.metrics = HubMetrics(found.name for found in plugins if not found.name.startswith("hub."))
         self.verifier = TokenVerifier(settings)
         self.topics = TopicRegistry()
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -1,4 +1,4 @@
-"""The console's pages and routes over HTTP: the dev-token route, the admin stats, the served files.
+"""The console's pages and routes over HTTP: the dev-token route, the admin stats, the served files, the panels.
 
 The pages themselves run in a browser in ``tests/browser/``.
 """
@@ -8,8 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import jwt
+import pytest
 
+from hub import ConsolePanel
 from hub.testing import RunningHub, SocketRecorder, start_hub
+from tests.support import serve_with_plugin
 
 
 async def test_dev_token_only_in_development_mode(tmp_path: Path) -> None:
@@ -85,3 +88,51 @@ async def test_pages_and_assets_are_served_by_the_hub(hub_server: RunningHub) ->
         spec = (await http.get("/openapi.json")).json()
     assert "/api/admin/stats" in spec["paths"] and "/api/dev/token" in spec["paths"]
     assert "/" not in spec["paths"] and "/admin" not in spec["paths"]
+
+
+async def test_each_enabled_plugin_brings_its_panel_and_the_core_none(tmp_path: Path) -> None:
+    every = start_hub(tmp_path / "every")
+    bare = start_hub(tmp_path / "bare", {"HUB_PLUGINS": ""})
+    try:
+        async with every.http() as http:
+            demo = (await http.get("/")).text
+            script = await http.get("/console/panels/presence/panel.js")
+            fragment = await http.get("/console/panels/presence/panel.html")
+        async with bare.http() as http:
+            bare_demo = (await http.get("/")).text
+            bare_admin = await http.get("/admin")
+            missing = await http.get("/console/panels/presence/panel.js")
+    finally:
+        every.stop()
+        bare.stop()
+
+    cards = {"upload": "upload-form", "notifications": "notify-form", "presence": "room-form", "documents": "doc-form"}
+    for panel, form in cards.items():
+        assert f'data-panel="{panel}"' in demo and f'id="{form}"' in demo
+        assert f'data-script="/console/panels/{panel}/panel.js"' in demo
+        # Without the plugins, the core's page has none of their cards, and still its own.
+        assert f'id="{form}"' not in bare_demo
+    assert 'id="signin-form"' in bare_demo and 'id="event-feed"' in bare_demo
+    assert bare_admin.status_code == 200 and 'id="connection-rows"' in bare_admin.text
+    assert "<!-- hub:panels -->" not in demo + bare_demo + bare_admin.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "export function mount(ctx)" in script.text
+    assert fragment.status_code == 200 and missing.status_code == 404
+
+
+def test_a_panel_id_taken_twice_stops_start_up_naming_both_plugins(tmp_path: Path) -> None:
+    result = serve_with_plugin(tmp_path, "hub_panelclash", "panelclash")
+    assert result.returncode != 0
+    assert "'presence'" in result.stderr and "'panelclash'" in result.stderr and "already taken" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_panel_is_refused_with_its_reason() -> None:
+    with pytest.raises(ValueError, match="must match"):
+        ConsolePanel(id="Has Spaces", title="x", html="")
+    with pytest.raises(ValueError, match="page must be one of demo, admin"):
+        ConsolePanel(id="x", title="x", html="", page="settings")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must be a path on this hub"):
+        ConsolePanel(id="x", title="x", html="", script="https://cdn.example/panel.js")
+    with pytest.raises(ValueError, match="is not a file"):
+        ConsolePanel(id="x", title="x", html="", script=Path("/nonexistent/panel.js"))

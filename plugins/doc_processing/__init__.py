@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import TopicKind, Unavailable, hookimpl
+from hub import ConsolePanel, TopicKind, Unavailable, hookimpl
 
 from . import config
 from .config import KIND, NAME
@@ -54,6 +54,12 @@ class DocProcessing:
     def hub_migrations() -> Path:
         # Static: `hub db` asks for the folder without building a hub.
         return Path(__file__).parent / "migrations"
+
+    @staticmethod
+    @hookimpl
+    def hub_console_panels() -> list[ConsolePanel]:
+        # The card on the console's demo page: console/panel.html and its module console/panel.js.
+        return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="documents", title="Document OCR", order=40)]
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

@@ -94,6 +94,10 @@ class DocumentService:
         # asyncio primitives belong to one event loop: a new hub (in the same process) gets new ones.
         self.wake = asyncio.Event()
         self._locks = {}
+        self.jobs = hub.metrics.counter(
+            "hub_doc_processing_jobs_total", "Jobs submitted (queued) and finished (completed, failed) in this process.",
+            ["state"],
+        )
         settings.directory.mkdir(parents=True, exist_ok=True)
 
     def require_store(self) -> JobStore:
@@ -142,6 +146,7 @@ class DocumentService:
         except BaseException:
             target.unlink(missing_ok=True)
             raise
+        self.jobs.labels(states.QUEUED).inc()
         await self._publish(row)
         self.wake.set()
         return public(row)
@@ -289,6 +294,7 @@ class DocumentService:
 
     async def _finished(self, row: dict[str, Any]) -> None:
         assert self.hub is not None and self.settings is not None
+        self.jobs.labels(row["state"]).inc()
         if row["state"] == states.COMPLETED and not self.settings.keep_files and row["file_path"]:
             Path(row["file_path"]).unlink(missing_ok=True)
         notifications = self.hub.services.get("notifications")

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from hub import Hub, Unavailable, hookimpl
+from hub import ConsolePanel, Hub, Unavailable, hookimpl
 
 from . import config, retention
 from .config import NAME
@@ -57,6 +57,13 @@ def hub_startup(hub: Hub) -> None:
     hub.services[NAME] = NotificationService(hub, store, limits)
     if retention.enabled(limits):
         hub.start_task(retention.retention_loop(store, limits), name="notifications-retention")
+
+
+@hookimpl
+def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
+    # The card on the console's demo page: console/panel.html and its module console/panel.js.
+    folder = Path(__file__).parent / "console"
+    return [ConsolePanel.in_folder(folder, id="notifications", title="Notifications", order=20)]
 
 
 __all__ = ["NotificationService", "hub_config_defaults", "hub_routes", "hub_startup"]

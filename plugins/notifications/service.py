@@ -33,6 +33,9 @@ class NotificationService:
         self.hub = hub
         self.store = store
         self.limits = limits
+        self.created = hub.metrics.counter(
+            "hub_notifications_created_total", "Notifications stored, one per user (repeats of an id not counted)."
+        )
 
     async def notify(
         self,
@@ -62,6 +65,7 @@ class NotificationService:
     async def deliver(self, checked: Draft, sender: str | None = None) -> dict[str, Any]:
         """Store and publish a checked :class:`Draft` (the HTTP route's path into the service)."""
         rows, created = await self.store.add(checked, utc_timestamp())
+        self.created.inc(created)
         # Stored first, then published: a retry after a failure here republishes,
         # and the event log's (topic, id) idempotency lets each user get it once.
         for start in range(0, len(rows), PUBLISH_CHUNK):

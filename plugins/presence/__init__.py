@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import Connection, Database, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
+from hub import Connection, ConsolePanel, Database, Hub, Principal, TopicKind, Unavailable, anyone, hookimpl
 
 from . import api
 from .config import DEFAULTS, PresenceConfig
@@ -63,6 +63,12 @@ class PresencePlugin:
     def hub_migrations() -> Path:
         # Static: `hub db` asks for the folder without building a hub.
         return Path(__file__).parent / "migrations"
+
+    @staticmethod
+    @hookimpl
+    def hub_console_panels() -> list[ConsolePanel]:
+        # The card on the console's demo page: console/panel.html and its module console/panel.js.
+        return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="presence", title="Presence", order=30)]
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

@@ -49,6 +49,13 @@ class Presence:
         # Per room and user: the lock and how many tasks hold or await it.
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
         self._stopped = False
+        # Computed when the metrics are read (a scrape of /metrics, hub.metrics.read()): nothing to keep in step.
+        hub.metrics.gauge(
+            "hub_presence_online_users", "Users connected to this process (those within their grace period included)."
+        ).set_function(lambda: len(self._by_user))
+        hub.metrics.gauge("hub_presence_rooms", "Rooms with a member connected to this process.").set_function(
+            lambda: len(set().union(*self._rooms_of.values()))
+        )
 
     @asynccontextmanager
     async def _serialized(self, topic: str, user: str) -> AsyncIterator[None]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import TopicKind, hookimpl
+from hub import ConsolePanel, TopicKind, hookimpl
 
 from .routes import upload_routes
 from .service import DEFAULTS, KIND, NAME, UploadService
@@ -45,6 +45,12 @@ class UploadProgress:
     def hub_migrations() -> Path:
         # Static: `hub db` asks for the folder without building a hub.
         return Path(__file__).parent / "migrations"
+
+    @staticmethod
+    @hookimpl
+    def hub_console_panels() -> list[ConsolePanel]:
+        # The card on the console's demo page: console/panel.html and its module console/panel.js.
+        return [ConsolePanel.in_folder(Path(__file__).parent / "console", id="upload", title="Upload", order=10)]
 
     @hookimpl
     def hub_config_defaults(self) -> dict[str, Any]:

@@ -70,6 +70,10 @@ class UploadService:
         self.partial_dir = self.files_dir / ".partial"
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         self.storage = open_storage(config, data_dir)
+        self.outcomes = hub.metrics.counter(
+            "hub_upload_progress_uploads_total", "Uploads finished, by outcome: completed or failed.", ["outcome"]
+        )
+        self.stored_bytes = hub.metrics.counter("hub_upload_progress_stored_bytes_total", "Bytes of completed uploads.")
         try:
             self.records = UploadRecords(hub.database)
         except Unavailable:
@@ -155,6 +159,8 @@ class Upload:
         )
         self.finished = True
         self.service.in_flight.pop(self.id, None)
+        self.service.outcomes.labels("completed").inc()
+        self.service.stored_bytes.inc(stored["bytes"])
         await self.hub.publish(self.topic, "upload.completed", stored)
 
     async def failed(self, error: BaseException) -> None:
@@ -163,6 +169,7 @@ class Upload:
             return
         self.finished = True
         self.service.in_flight.pop(self.id, None)
+        self.service.outcomes.labels("failed").inc()
         wire = (error if isinstance(error, HubError) else InternalError()).to_wire()
         try:
             await self.records.update(self.id, state=states.FAILED, error=wire)

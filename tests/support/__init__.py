@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -22,3 +25,18 @@ def plugin_site(target: Path, module: str, name: str) -> Path:
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(f"[hub.plugins]\n{name} = {module}\n")
     return target
+
+
+def with_site(site: Path) -> str:
+    """A PYTHONPATH putting ``site`` first, keeping whatever the test run had."""
+    return os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+
+
+def serve_with_plugin(tmp_path: Path, module: str, name: str) -> subprocess.CompletedProcess[str]:
+    """``hub serve`` with plugin ``name`` from ``module`` added, for a start-up that must fail (it exits)."""
+    site = plugin_site(tmp_path / "site", module, name)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}
+    env.update(PYTHONPATH=with_site(site), HUB_JWT_SECRET="s", HUB_DATABASE_URL="memory://", HUB_DATA_DIR=str(tmp_path))
+    # A serve that wrongly starts never exits by itself: the timeout fails the test.
+    return subprocess.run([sys.executable, "-m", "hub", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=60)

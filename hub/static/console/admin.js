@@ -3,7 +3,8 @@
  * the counters, the events/s and deliveries/s chart, connections and topics;
  * searches the event log (GET /api/admin/events) and replays what the filters
  * match (POST /api/admin/replay), after a dry-run count and a confirmation.
- * Plain ES2017.
+ * The enabled plugins' admin panels are mounted after sign-in with a hub client
+ * of their own, which connects only when the page has such a panel. Plain ES2017.
  */
 (function () {
   "use strict";
@@ -18,6 +19,8 @@
   var previous = null; // the last stats reading
   var paused = false;
   var timer = null;
+  var panels = C.loadPanels();
+  var hub = null;
 
   // Stats ---------------------------------------------------------------------
 
@@ -274,6 +277,18 @@
     $("#signout").hidden = false;
     C.say($("#admin-status"), "Signed in as " + session.user + "…");
     if (!timer) poll();
+    startPanels(session);
+  }
+
+  async function startPanels(session) {
+    if (!document.querySelector("section[data-panel]")) return;
+    hub = HubClient.connect(window.location.origin, {
+      token: session.token,
+      getToken: C.renewToken,
+      autoConnect: false,
+    });
+    await C.mountPanels(panels, hub, session);
+    hub.connect();
   }
 
   C.wireSignIn({
@@ -285,6 +300,7 @@
   });
   $("#signout").addEventListener("click", function () {
     C.signOut();
+    if (hub) hub.close();
     window.location.reload();
   });
   $("#stats-pause").addEventListener("click", function (event) {

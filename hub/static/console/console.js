@@ -5,6 +5,8 @@
  *   - signing in: a development token from POST /api/dev/token (development mode
  *     only), or a token pasted by the user; kept in sessionStorage per tab;
  *   - api(): fetch with the bearer token, JSON in and out, errors as HubConsole.ApiError;
+ *   - the plugins' panels: loadPanels() imports their modules, mountPanels() calls
+ *     each one's mount(ctx) (the API a panel gets is described in docs/console.md);
  *   - small DOM and formatting helpers.
  */
 (function (root) {
@@ -212,6 +214,78 @@
     });
   }
 
+  // Plugins' panels -------------------------------------------------------------
+
+  /**
+   * Import the module of every plugin panel on this page (the cards with data-panel,
+   * put in by the hub): a promise of [{section, module}] or [{section, error}].
+   */
+  function loadPanels() {
+    var sections = Array.prototype.slice.call(document.querySelectorAll("section[data-panel]"));
+    return Promise.all(sections.map(function (section) {
+      var url = section.dataset.script;
+      if (!url) return Promise.resolve({ section: section, module: null });
+      return import(url).then(function (module) {
+        return { section: section, module: module };
+      }, function (error) {
+        return { section: section, error: error };
+      });
+    }));
+  }
+
+  /** What a panel's mount(ctx) receives: the documented panel API. */
+  function panelContext(section, hub, current) {
+    return {
+      id: section.dataset.panel,
+      plugin: section.dataset.plugin,
+      root: section,
+      $: function (selector) {
+        return section.querySelector(selector);
+      },
+      hub: hub,
+      user: current.user,
+      session: { user: current.user, roles: (current.roles || []).slice(), admin: !!current.admin },
+      api: api,
+      say: say,
+      el: el,
+      errorText: errorText,
+      formatTime: formatTime,
+      uuid: uuid,
+    };
+  }
+
+  function panelFailed(section, err) {
+    if (typeof console !== "undefined") console.error("console panel " + section.dataset.panel + ":", err);
+    section.appendChild(el("p", { class: "message", "data-kind": "error", role: "alert",
+      text: "This panel did not start: " + errorText(err) }));
+  }
+
+  /**
+   * Call mount(ctx) of each panel that `loading` (from loadPanels) brought, with the
+   * hub client (not yet connected: a panel sets up its handlers first). A panel that
+   * fails says so in its own card; the page and the other panels carry on.
+   */
+  async function mountPanels(loading, hub, current) {
+    var loaded = await loading;
+    loaded.forEach(function (entry) {
+      try {
+        if (entry.error) throw entry.error;
+        if (!entry.module) return;
+        if (typeof entry.module.mount !== "function") throw new Error("its module exports no mount(ctx)");
+        var result = entry.module.mount(panelContext(entry.section, hub, current));
+        // Not awaited: a mount that waits for the connection would otherwise wait forever.
+        if (result && typeof result.then === "function") {
+          result.then(null, function (err) {
+            panelFailed(entry.section, err);
+          });
+        }
+      } catch (err) {
+        panelFailed(entry.section, err);
+      }
+    });
+    return loaded.length;
+  }
+
   root.HubConsole = {
     ApiError: ApiError,
     api: api,
@@ -224,6 +298,8 @@
     renewToken: renewToken,
     signOut: signOut,
     wireSignIn: wireSignIn,
+    loadPanels: loadPanels,
+    mountPanels: mountPanels,
     $: $,
     el: el,
     say: say,
