@@ -19,10 +19,13 @@ from .requests import ClientRequest
 from .topics import Retention, TopicKind, anyone, nobody, owner_or_admin, with_roles
 
 from .api import JSONResponse, read_json  # noqa: E402
-from .config import Settings  # noqa: E402
+from .config import ConfigError, Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
 from .hub import Hub  # noqa: E402
+from .multipart import MultipartLimits, MultipartReceiver, receive_multipart  # noqa: E402
 from .openapi import describe  # noqa: E402
+from .plugin_config import InvalidSetting, config_defaults, load_plugin_config, setting  # noqa: E402
+from .services import ServiceError, Services  # noqa: E402
 
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Envelope",
@@ -30,4 +33,6 @@ __all__ = [
     "RateLimited", "Retention", "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
     "Hub", "JSONResponse", "Settings", "describe", "read_json", "utc_timestamp",
+    "ConfigError", "InvalidSetting", "MultipartLimits", "MultipartReceiver", "ServiceError", "Services",
+    "config_defaults", "load_plugin_config", "receive_multipart", "setting",
 ]

@@ -27,6 +27,7 @@ from .metrics import HubMetrics
 from .plugins import PluginError, acall_each, call_each, plugin_names
 from .ratelimit import TokenBucket
 from .requests import CORE_REQUESTS, ClientRequest, Dispatcher, RequestHandler
+from .services import Services
 from .topics import TopicRegistry
 from .utils import await_me_maybe
 
@@ -58,9 +59,9 @@ class Hub:
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         #: Python APIs that plugins offer each other, by name (e.g. ``"notifications"``).
         #: A plugin provides one in ``hub_startup``; users look it up with
-        #: ``hub.services.get(name)`` and carry on without it when it is absent,
-        #: so no plugin imports another.
-        self.services: dict[str, Any] = {}
+        #: ``hub.services.get(name, TheirProtocol)`` and carry on without it when it
+        #: is absent, so no plugin imports another (see hub/services.py).
+        self.services = Services(pm)
         self._register_topic_kinds()
         self.dispatcher = Dispatcher(self, self._collect_requests())
         self.sio: HubSocketServer  # set by the app factory, which builds the socket server

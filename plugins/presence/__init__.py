@@ -8,7 +8,7 @@
   never stored, throttled, ending by itself.
 - Route ``GET /api/presence/users?ids=...``: online state and last-seen time
   (table ``presence_last_seen``, revision 0004).
-- Service ``hub.services["presence"]``: the :class:`Presence` object
+- Service ``presence`` (``hub.services.provide``): the :class:`Presence` object
   (``await members(room)``, ``await users(ids)``).
 
 Who may join a room: any authenticated user, narrowed by any plugin's
@@ -105,7 +105,7 @@ async def hub_startup(hub: Hub) -> None:
     if isinstance(kind.snapshot, RoomSnapshot):
         kind.snapshot.presence = presence
     _instances[hub] = presence
-    hub.services[NAME] = presence
+    hub.services.provide(NAME, presence)
     hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
     if presence.store.shared:
         hub.start_task(presence.heartbeat_loop(), name="presence-heartbeat")

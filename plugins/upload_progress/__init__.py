@@ -57,7 +57,7 @@ def hub_routes(hub: Hub) -> list[BaseRoute]:
 @hookimpl
 def hub_startup(hub: Hub) -> None:
     service.configure(hub)
-    hub.services[NAME] = service
+    hub.services.provide(NAME, service)
 
 
 __all__ = ["service"]
