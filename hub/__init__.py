@@ -21,11 +21,14 @@ from .topics import Policy, Retention, SnapshotProvider, TopicKind, anyone, nobo
 from .types import ClientRequest, Hub, RequestHandler
 
 from .api import JSONResponse, read_json  # noqa: E402
-from .config import Settings  # noqa: E402
+from .config import ConfigError, Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
 from .openapi import describe  # noqa: E402
 from .metrics import MetricError, MetricFamily, MetricSample  # noqa: E402
 from .panels import ConsolePanel  # noqa: E402
+from .multipart import MultipartLimits, MultipartReceiver, receive_multipart  # noqa: E402
+from .plugin_config import InvalidSetting, config_defaults, load_plugin_config, setting  # noqa: E402
+from .services import ServiceError, Services  # noqa: E402
 
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Contribution",
@@ -35,4 +38,6 @@ __all__ = [
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
     "Database", "JSONResponse", "Settings", "WriteBatcher", "describe", "read_json", "utc_timestamp",
     "ConsolePanel", "MetricError", "MetricFamily", "MetricSample",
+    "ConfigError", "InvalidSetting", "MultipartLimits", "MultipartReceiver", "ServiceError", "Services",
+    "config_defaults", "load_plugin_config", "receive_multipart", "setting",
 ]

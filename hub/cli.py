@@ -125,9 +125,27 @@ def plugins_command(ctx: click.Context) -> None:
 
 @main.command("config")
 def config_command() -> None:
-    """Show every setting: environment variable, default, meaning."""
+    """Show every setting: environment variable, default, meaning; then each installed plugin's settings."""
     for env, default, help_text in settings_reference():
         click.echo(f"{env}  [default: {default or '-'}]\n    {help_text}")
+    for plugin, defaults in _plugin_defaults():
+        click.echo(f"\n[plugins.{plugin}]")
+        for key, default in defaults.items():
+            shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+            click.echo(f"HUB_PLUGIN_{plugin.upper()}_{key.upper()}  [default: {shown or '-'}]")
+
+
+def _plugin_defaults() -> list[tuple[str, dict[str, Any]]]:
+    """Every installed plugin's configuration defaults (``hub_config_defaults``), as a hub would merge them."""
+    from .eventlog import open_event_log
+    from .hub import Hub
+    from .plugins import find_plugins
+
+    # Defaults only: no environment or file (their values may be secrets), and a key
+    # given here so that listing settings never creates the development secret.
+    settings = load_settings(environ={}, jwt_secret="-" * 32)
+    hub = Hub(settings, find_plugins(None), open_event_log("memory://"))
+    return [(name, dict(hub.plugin_config(name))) for name in hub.plugins]
 
 
 from .cli_db import db  # noqa: E402  (a separate module: the db commands)

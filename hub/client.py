@@ -23,53 +23,26 @@ import socketio
 
 from ._compat.client import say_goodbye
 
+from .errors import (
+    ERRORS, AuthExpired, AuthInvalid, AuthRequired, Conflict, Forbidden, HubError, InternalError, InvalidMessage,
+    InvalidTopic, NotFound, RateLimited, TooLarge, Unavailable, UnknownTopic, error_from_wire,
+)
+
 logger = logging.getLogger("hub.client")
 Handler = Callable[[dict[str, Any]], "Awaitable[None] | None"]
 TokenProvider = Callable[[], "Awaitable[str] | str"]
 ACK_BATCH = 1000  # the most ids one `ack` request may carry
 
 
-class HubClientError(Exception):
-    """An error reply from the hub: its wire ``code`` and a message for people."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
+#: The base of every error the client raises: the hub's own :class:`~hub.errors.HubError`
+#: (the client raises the hub's classes, so ``hub.Forbidden`` and ``hub.client.Forbidden`` are one).
+HubClientError = HubError
 
 
-class AuthRequired(HubClientError): ...
-class AuthInvalid(HubClientError): ...
-class AuthExpired(HubClientError): ...
-class Forbidden(HubClientError): ...
-class InvalidTopic(HubClientError): ...
-class UnknownTopic(HubClientError): ...
-class InvalidMessage(HubClientError): ...
-class TooLarge(HubClientError): ...
-class RateLimited(HubClientError): ...
-class NotFound(HubClientError): ...
-class Conflict(HubClientError): ...
-class Unavailable(HubClientError): ...
-class InternalError(HubClientError): ...
-
-
-class RequestTimeout(HubClientError, TimeoutError):
+class RequestTimeout(HubError, TimeoutError):
     """No reply in time (client side; not a wire code). Also a builtin ``TimeoutError``."""
 
-ERRORS: dict[str, type[HubClientError]] = {
-    "auth_required": AuthRequired, "auth_invalid": AuthInvalid, "auth_expired": AuthExpired,
-    "forbidden": Forbidden, "invalid_topic": InvalidTopic, "unknown_topic": UnknownTopic,
-    "invalid_message": InvalidMessage, "too_large": TooLarge, "rate_limited": RateLimited,
-    "not_found": NotFound, "conflict": Conflict, "unavailable": Unavailable, "internal": InternalError,
-}
-
-
-def error_from_wire(error: Any) -> HubClientError:
-    """The typed exception of a contract error object; unknown codes give the base class."""
-    if not isinstance(error, dict):
-        return HubClientError("internal", str(error))
-    code, message = str(error.get("code", "internal")), str(error.get("message", ""))
-    return ERRORS.get(code, HubClientError)(code, message)
+    code, status, default_message = "timeout", 504, "No reply from the hub in time."
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -124,12 +97,12 @@ class HubClient:
         except socketio.exceptions.ConnectionError as exc:
             if self._connect_error is not None:
                 raise error_from_wire(self._connect_error) from None
-            raise Unavailable("unavailable", str(exc)) from exc
+            raise Unavailable(str(exc)) from exc
         try:
             await asyncio.wait_for(self._welcomed.wait(), self.timeout)
         except TimeoutError:
             await self.sio.disconnect()
-            raise RequestTimeout("timeout", "The hub sent no welcome.") from None
+            raise RequestTimeout("The hub sent no welcome.") from None
         return self.welcome
 
     async def close(self) -> None:
@@ -171,15 +144,15 @@ class HubClient:
         """Send a request (core or plugin, e.g. ``presence.typing``); the reply without ``ok``."""
         timeout = timeout or self.timeout
         if self._closed or not (self.sio.connected or self.sio.reconnection):
-            raise Unavailable("unavailable", "Not connected to the hub.")
+            raise Unavailable("Not connected to the hub.")
         try:
             # While reconnecting, wait for the new connection instead of failing at once.
             await asyncio.wait_for(self._welcomed.wait(), timeout)
             reply = await self.sio.call(name, payload, timeout=timeout)
         except (TimeoutError, socketio.exceptions.TimeoutError):
-            raise RequestTimeout("timeout", f"No reply to {name!r} within {timeout}s.") from None
+            raise RequestTimeout(f"No reply to {name!r} within {timeout}s.") from None
         except socketio.exceptions.BadNamespaceError:
-            raise Unavailable("unavailable", "Not connected to the hub.") from None
+            raise Unavailable("Not connected to the hub.") from None
         if not isinstance(reply, dict) or not reply.get("ok"):
             raise error_from_wire(reply.get("error") if isinstance(reply, dict) else reply)
         return {key: value for key, value in reply.items() if key != "ok"}

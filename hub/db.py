@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from . import jsoncodec
 
 CORE_BRANCH = "hub"
 
@@ -79,23 +80,19 @@ replays = sa.Table(
 )
 
 
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+        engine = create_async_engine(url, json_serializer=jsoncodec.dumps, json_deserializer=jsoncodec.loads)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
         _require("asyncpg", "postgres")
         return create_async_engine(
             url,
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_serializer=jsoncodec.dumps,
+            json_deserializer=jsoncodec.loads,
             pool_size=10,
             max_overflow=10,
             # asyncpg prepares every statement, and PostgreSQL would freeze a

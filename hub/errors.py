@@ -3,7 +3,8 @@
 Every error that reaches a client, over the socket or over HTTP, is produced
 from a :class:`HubError` by :func:`error_body`, so the wire format lives here
 and nowhere else. Unexpected exceptions become :class:`InternalError`, whose
-message never carries internal detail.
+message never carries internal detail. The way back, :func:`error_from_wire`,
+is here too: the Python client raises these same classes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ class HubError(Exception):
     status = 500
     default_message = "Internal error."
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code  # a code this version has no class for, read from the wire
         self.message = message or self.default_message
         super().__init__(self.message)
 
@@ -78,13 +81,28 @@ class InternalError(HubError):
     code, status, default_message = "internal", 500, "Internal error."
 
 
-ERROR_CODES: tuple[str, ...] = tuple(
-    cls.code
+#: The class of each wire code.
+ERRORS: dict[str, type[HubError]] = {
+    cls.code: cls
     for cls in (
         AuthRequired, AuthInvalid, AuthExpired, Forbidden, InvalidTopic, UnknownTopic,
         InvalidMessage, TooLarge, RateLimited, NotFound, Conflict, Unavailable, InternalError,
     )
-)
+}
+ERROR_CODES: tuple[str, ...] = tuple(ERRORS)
+
+
+def error_from_wire(error: Any) -> HubError:
+    """The exception of a contract error object ``{"code", "message"}``, as a client receives it.
+
+    A known code gives its class; a code this version does not know gives a
+    plain :class:`HubError` carrying that code.
+    """
+    if not isinstance(error, dict):
+        return InternalError(str(error))
+    code, message = str(error.get("code", "internal")), str(error.get("message", ""))
+    cls = ERRORS.get(code)
+    return cls(message) if cls is not None else HubError(message, code=code)
 
 
 def error_body(error: BaseException) -> dict[str, Any]:

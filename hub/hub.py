@@ -32,6 +32,7 @@ from .plugins import FoundPlugin, plugin_names, register_plugins
 from .requests import Dispatcher, core_requests
 from .sessions import Sessions
 from .streams import Streams
+from .services import Services
 from .topics import TopicRegistry
 from .types import Broker, ClientRequest, SocketServer
 
@@ -58,9 +59,9 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Python APIs that plugins offer each other, by name (e.g. ``"notifications"``).
         #: A plugin provides one in ``hub_startup``; users look it up with
-        #: ``hub.services.get(name)`` and carry on without it when it is absent,
-        #: so no plugin imports another.
-        self.services: dict[str, Any] = {}
+        #: ``hub.services.get(name, TheirProtocol)`` and carry on without it when it
+        #: is absent, so no plugin imports another (see hub/services.py).
+        self.services = Services()
         self.sio: SocketServer  # set by the app factory, which builds the socket server
         #: The fan-out between hub processes (``hub.broker``): local, or Redis with its health.
         #: Set with the socket server's manager.
@@ -70,6 +71,7 @@ class Hub:
         self.sessions = Sessions(self, self.verifier, self.streams)
         self.connections: dict[str, Connection] = self.sessions.connections
         self.pm = register_plugins(plugins, self)
+        self.services.bind(self.pm)  # so a service's provider is known by its plugin's name
         self.plugins = plugin_names(self.pm)
         self._plugin_config = plugin_config(self.pm, settings, self.plugins)
         register_topic_kinds(self.pm, self, self.topics)

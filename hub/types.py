@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .connection import Connection
     from .database import Database
+    from .services import Services
     from .envelope import Envelope
     from .eventlog.base import EventLog
     from .metrics import HubMetrics
@@ -48,7 +49,7 @@ class Hub(Protocol):
     metrics: HubMetrics
     topics: TopicRegistry
     #: Python APIs that plugins offer each other, by name; see docs/plugins.md.
-    services: dict[str, Any]
+    services: Services
     #: The enabled installed plugins' names.
     plugins: list[str]
 

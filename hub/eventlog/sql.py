@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import db
 from ..database import Database
+from ..jsoncodec import dumps as _dumps
+from ..jsoncodec import loads as _decode
 from ..envelope import Envelope
 from ..topics import Retention
 from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, parse_cursor
@@ -411,13 +412,9 @@ async def _latest(connection: AsyncConnection, topic: str) -> int:
     return int(value or 0)
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def _loads(value: Any) -> Any:
     # asyncpg's json codec (set up by SQLAlchemy) already decodes; SQLite hands back text.
-    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+    return _decode(value) if isinstance(value, (str, bytes)) else value
 
 
 def _with_seq(envelope: Envelope, seq: int) -> Envelope:

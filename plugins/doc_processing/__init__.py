@@ -8,7 +8,7 @@
   and hold them with a lease, so several workers (in this hub, other hubs, or external
   services) never take the same job, and a dead worker's job is taken up again.
 - Built-in processor ``ocr``: Tesseract and poppler, page by page.
-- ``hub.services["doc_processing"]``: :class:`DocumentService` (``register_processor``...).
+- service ``doc_processing`` (``hub.services``): :class:`DocumentService` (``register_processor``...).
 
 See docs/doc_processing.md.
 """
@@ -92,7 +92,7 @@ class DocProcessing:
             log.warning("doc_processing: no SQL database (memory store); document routes answer 503")
             store = None
         self.service.configure(hub, settings, store)
-        hub.services[NAME] = self.service
+        hub.services.provide(NAME, self.service)
         if settings.ocr:
             ocr = OcrProcessor(settings)
             for problem in ocr.problems():

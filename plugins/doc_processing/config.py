@@ -1,111 +1,55 @@
-"""The plugin's settings: defaults, and the checked values the rest of the plugin reads."""
+"""The plugin's settings: ``[plugins.doc_processing]``, converted and checked by the core's loader."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from hub import config_defaults, load_plugin_config, setting
 
 NAME = "doc_processing"
 KIND = "doc"
 
-DEFAULTS: dict[str, Any] = {
-    "workers": 2,
-    "lease_seconds": 60.0,
-    "poll_interval": 1.0,
-    "max_attempts": 3,
-    "max_bytes": 50 * 1024 * 1024,
-    "max_result_bytes": 1024 * 1024,
-    "directory": "",
-    "default_processor": "ocr",
-    "external_processors": "verification",
-    "keep_files": False,
-    "retention_days": 7.0,
-    "ocr": True,
-    "tesseract_cmd": "tesseract",
-    "pdftoppm_cmd": "pdftoppm",
-    "pdfinfo_cmd": "pdfinfo",
-    "language": "eng",
-    "dpi": 150,
-    "max_pages": 200,
-    "page_timeout": 120.0,
-}
-
 
 @dataclass(frozen=True)
 class Settings:
-    """``[plugins.doc_processing]``, converted and checked (values from the environment arrive as strings)."""
+    """``[plugins.doc_processing]`` (values from the environment arrive as strings; the loader converts them)."""
 
-    workers: int
-    lease_seconds: float
-    poll_interval: float
-    max_attempts: int
-    max_bytes: int
-    max_result_bytes: int
-    directory: Path
-    default_processor: str
-    external_processors: tuple[str, ...]
-    keep_files: bool
-    retention_days: float
-    ocr: bool
-    tesseract_cmd: str
-    pdftoppm_cmd: str
-    pdfinfo_cmd: str
-    language: str
-    dpi: int
-    max_pages: int
-    page_timeout: float
+    workers: int = setting(2, "In-hub workers processing jobs (0: only external workers).", minimum=0)
+    lease_seconds: float = setting(60.0, "How long a claimed job is held without a report.", minimum=0.5)
+    poll_interval: float = setting(1.0, "Seconds between two looks at the queue by an idle worker.", minimum=0.05)
+    max_attempts: int = setting(3, "Claims of one job before it fails.", minimum=1)
+    max_bytes: int = setting(50 * 1024 * 1024, "Largest document file.", minimum=1)
+    max_result_bytes: int = setting(1024 * 1024, "Largest JSON-encoded result.", minimum=1024)
+    directory: str = setting("", "Where document files are kept. Default: <data_dir>/documents.")
+    default_processor: str = setting("ocr", "The processor of a job that names none.")
+    external_processors: tuple[str, ...] = setting(
+        ("verification",), "Processors that workers outside the hub run (comma-separated)."
+    )
+    keep_files: bool = setting(False, "Keep a document's file once its job completed.")
+    retention_days: float = setting(7.0, "How long doc.status events are kept (0: no limit).", minimum=0)
+    ocr: bool = setting(True, "Register the built-in ocr processor.")
+    tesseract_cmd: str = setting("tesseract", "The Tesseract command.")
+    pdftoppm_cmd: str = setting("pdftoppm", "poppler's pdftoppm command.")
+    pdfinfo_cmd: str = setting("pdfinfo", "poppler's pdfinfo command.")
+    language: str = setting("eng", "Tesseract's language(s).")
+    dpi: int = setting(150, "Resolution pages are rendered at for OCR.", minimum=50)
+    max_pages: int = setting(200, "Most pages read of one document.", minimum=1)
+    page_timeout: float = setting(120.0, "Seconds one page's OCR may take.", minimum=1)
 
-
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"[plugins.{NAME}] {key} must be true or false, not {value!r}")
+    @property
+    def documents(self) -> Path:
+        """The directory of the documents' files (``directory``, resolved by :func:`load`)."""
+        return Path(self.directory)
 
 
-def _number(key: str, value: Any, kind: type, minimum: float) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"[plugins.{NAME}] {key} must be a number, not {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"[plugins.{NAME}] {key} must be at least {minimum}, not {value!r}")
-    return number
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    return tuple(str(item).strip() for item in items if str(item).strip())
+DEFAULTS: dict[str, Any] = config_defaults(Settings)
 
 
 def load(config: Mapping[str, Any], data_dir: str) -> Settings:
-    """The checked settings; ``ValueError`` naming the key for a bad value (it stops the start-up)."""
-    values = {**DEFAULTS, **config}
-    directory = str(values["directory"] or "").strip()
-    return Settings(
-        workers=_number("workers", values["workers"], int, 0),
-        lease_seconds=_number("lease_seconds", values["lease_seconds"], float, 0.5),
-        poll_interval=_number("poll_interval", values["poll_interval"], float, 0.05),
-        max_attempts=_number("max_attempts", values["max_attempts"], int, 1),
-        max_bytes=_number("max_bytes", values["max_bytes"], int, 1),
-        max_result_bytes=_number("max_result_bytes", values["max_result_bytes"], int, 1024),
-        directory=(Path(directory) if directory else Path(data_dir) / "documents").resolve(),
-        default_processor=str(values["default_processor"]).strip(),
-        external_processors=_names(values["external_processors"]),
-        keep_files=_bool("keep_files", values["keep_files"]),
-        retention_days=_number("retention_days", values["retention_days"], float, 0),
-        ocr=_bool("ocr", values["ocr"]),
-        tesseract_cmd=str(values["tesseract_cmd"]),
-        pdftoppm_cmd=str(values["pdftoppm_cmd"]),
-        pdfinfo_cmd=str(values["pdfinfo_cmd"]),
-        language=str(values["language"]),
-        dpi=_number("dpi", values["dpi"], int, 50),
-        max_pages=_number("max_pages", values["max_pages"], int, 1),
-        page_timeout=_number("page_timeout", values["page_timeout"], float, 1),
-    )
+    """The checked settings; ``ConfigError`` naming the key for a bad value (it stops the start-up)."""
+    settings = load_plugin_config(NAME, config, Settings)
+    directory = Path(settings.directory.strip()) if settings.directory.strip() else Path(data_dir) / "documents"
+    return replace(settings, directory=str(directory.resolve()))

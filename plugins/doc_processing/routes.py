@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from hub import Conflict, Hub, InvalidMessage, JSONResponse, NotFound, describe, read_json
 
 from . import states
-from .files import fetch_upload, receive_multipart
+from .files import fetch_upload, receive_file
 from .service import PROCESSOR_NAME, DocumentService
 from .store import public
 
@@ -93,17 +93,15 @@ def document_routes(hub: Hub, service: DocumentService) -> list[BaseRoute]:
         """
         principal = await hub.authenticate(request)
         service.require_store()
-        scratch = settings().directory / ".incoming"
+        scratch = settings().documents / ".incoming"
         media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         path: Path | None = None
         try:
             if media_type == "multipart/form-data":
-                form, received = await receive_multipart(request, scratch, settings().max_bytes)
+                form = await receive_file(request, scratch, settings().max_bytes)
                 fields: dict[str, Any] = dict(form.fields)
                 if form.has_file:
-                    path, filename, content_type = received, form.filename, form.content_type
-                else:
-                    received.unlink(missing_ok=True)
+                    path, filename, content_type = form.path, form.filename, form.content_type
                 if form.has_file and "upload_id" in fields:
                     raise InvalidMessage("Send either a file or an upload_id, not both.")
                 if form.has_file and form.file_bytes == 0:
@@ -124,7 +122,7 @@ def document_routes(hub: Hub, service: DocumentService) -> list[BaseRoute]:
                 if "upload_id" not in fields:
                     raise InvalidMessage("Send a 'file', or the 'upload_id' of one of your uploads.")
                 path, record = await fetch_upload(hub, principal, fields["upload_id"], scratch, settings().max_bytes)
-                filename, content_type = record.get("filename"), record.get("content_type")
+                filename, content_type = record.filename, record.content_type
             job = await service.submit(principal.user, path, filename, content_type, processor)
         finally:
             if path is not None:

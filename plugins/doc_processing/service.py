@@ -1,6 +1,6 @@
 """The documents service: submitting jobs, changing their status, and publishing every change.
 
-It is also the Python API other code in the hub uses, as ``hub.services["doc_processing"]``:
+It is also the Python API other code in the hub uses, as the service ``doc_processing``:
 :meth:`DocumentService.register_processor` adds an in-hub processor, :meth:`submit`,
 :meth:`get` and :meth:`update_status` work as the HTTP routes do.
 """
@@ -11,12 +11,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from hub import Conflict, Forbidden, Hub, InvalidMessage, NotFound, Principal, Retention, Unavailable
+from hub import Conflict, Forbidden, Hub, InvalidMessage, NotFound, Principal, Retention, Unavailable, load_plugin_config
 
 from . import states
 from .config import KIND, NAME, Settings
@@ -26,6 +26,7 @@ from .store import JobStore, public
 log = logging.getLogger("hub.doc_processing")
 CAS_RETRIES = 5
 PROCESSOR_NAME = states.STAGE
+NOTIFICATIONS_SERVICE = "notifications"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ class Job:
         )
 
 
+@runtime_checkable
+class Notifier(Protocol):
+    """The ``notifications`` service, as far as this plugin uses it (the plugin is never imported)."""
+
+    async def notify(
+        self, users: Sequence[str], title: str, body: str, data: dict[str, Any] | None = None, id: str | None = None
+    ) -> Mapping[str, Any]: ...
+
+
 class NotHolder(Conflict):
     """A report on a job that another worker holds (this worker's lease ran out and it was taken over)."""
 
@@ -68,10 +78,7 @@ def retention(settings: Any, default_days: float) -> Retention:
     value = settings.plugin_config(NAME).get(
         "retention_days", settings.plugin_config("doc").get("processing_retention_days", default_days)
     )
-    try:
-        days = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"[plugins.{NAME}] retention_days must be a number, not {value!r}") from None
+    days = load_plugin_config(NAME, {"retention_days": value}, Settings).retention_days
     return Retention(max_age=days * 86400) if days > 0 else Retention()
 
 
@@ -98,7 +105,7 @@ class DocumentService:
             "hub_doc_processing_jobs_total", "Jobs submitted (queued) and finished (completed, failed) in this process.",
             ["state"],
         )
-        settings.directory.mkdir(parents=True, exist_ok=True)
+        settings.documents.mkdir(parents=True, exist_ok=True)
 
     def require_store(self) -> JobStore:
         if self.store is None:
@@ -135,7 +142,7 @@ class DocumentService:
         if name not in self.known_processors():
             raise InvalidMessage(f"Unknown processor {name!r}; this hub has {', '.join(sorted(self.known_processors()))}.")
         document_id = str(uuid.uuid4())
-        target = settings.directory / document_id
+        target = settings.documents / document_id
         await asyncio.to_thread(_move, path, target)
         try:
             row = await store.create({
@@ -297,7 +304,7 @@ class DocumentService:
         self.jobs.labels(row["state"]).inc()
         if row["state"] == states.COMPLETED and not self.settings.keep_files and row["file_path"]:
             Path(row["file_path"]).unlink(missing_ok=True)
-        notifications = self.hub.services.get("notifications")
+        notifications = self.hub.services.get(NOTIFICATIONS_SERVICE, Notifier)
         if notifications is None:
             return
         name = row["filename"] or "Your document"

@@ -4,7 +4,7 @@
   ``notification.created`` to each ``user:<sub>`` inbox (the core's offline queue);
 - ``GET /api/notifications`` and ``POST /api/notifications/read``: the caller's own, and their
   read state; marking read publishes ``notification.read`` to the caller's inbox;
-- ``hub.services["notifications"]``: :class:`NotificationService`, ``await notify(users, title, body, data, id)``
+- service ``notifications`` (``hub.services``): :class:`NotificationService`, ``await notify(users, title, body, data, id)``
   for code inside the hub;
 - a retention pass deleting old notifications.
 
@@ -54,7 +54,7 @@ def hub_startup(hub: Hub) -> None:
         log.warning("notifications: no SQL database (memory store); the notifications routes answer 503")
         return
     store = NotificationStore(database)
-    hub.services[NAME] = NotificationService(hub, store, limits)
+    hub.services.provide(NAME, NotificationService(hub, store, limits))
     if retention.enabled(limits):
         hub.start_task(retention.retention_loop(store, limits), name="notifications-retention")
 

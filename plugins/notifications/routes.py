@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from hub import Hub, JSONResponse, Unavailable, describe, read_json
+from hub import Hub, JSONResponse, describe, read_json
 
 from .config import NAME
 from .service import NotificationService
@@ -44,10 +44,8 @@ LIST_PARAMETERS = [
 
 def notification_routes(hub: Hub) -> list[BaseRoute]:
     def service() -> NotificationService:
-        found = hub.services.get(NAME)
-        if not isinstance(found, NotificationService):
-            raise Unavailable("Notifications need a SQL database, and this hub has none.")
-        return found
+        # Provided at start-up only when the hub has a SQL database.
+        return hub.services.require(NAME, NotificationService, "Notifications need a SQL database, and this hub has none.")
 
     @describe(requestBody=CREATE_BODY, responses={
         "201": {"description": "Stored and published: {id, users, created}."},

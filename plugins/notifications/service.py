@@ -1,9 +1,14 @@
-"""The Python API other code in the hub uses: ``hub.services["notifications"]``.
+"""The Python API other code in the hub uses: the service ``notifications``.
 
-Other plugins must not import this module. They look the service up at call
-time and carry on without it::
+Other plugins must not import this module. They declare the protocol they need
+in their own module, look the service up at call time and carry on without it::
 
-    notifications = hub.services.get("notifications")
+    @runtime_checkable
+    class Notifier(Protocol):
+        async def notify(self, users: Sequence[str], title: str, body: str,
+                         data: dict[str, Any] | None = None, id: str | None = None) -> Mapping[str, Any]: ...
+
+    notifications = hub.services.get("notifications", Notifier)
     if notifications is not None:
         await notifications.notify(["alice"], "Your export is ready", "3 files", {"url": url})
 """

@@ -8,7 +8,7 @@
   never stored, throttled, ending by itself.
 - Route ``GET /api/presence/users?ids=...``: online state and last-seen time
   (table ``presence_last_seen``, its own migration ``presence_0001``).
-- Service ``hub.services["presence"]``: the :class:`Presence` object
+- Service ``presence`` (``hub.services.provide``): the :class:`Presence` object
   (``await members(room)``, ``await users(ids)``).
 
 Who may join a room: any authenticated user, narrowed by any plugin's
@@ -103,7 +103,7 @@ class PresencePlugin:
             database = None  # memory:// event store: last-seen times live as long as the process
         store = open_store(_store_url(hub, config), prefix=f"{hub.settings.redis_prefix}:presence")
         presence = self.presence = Presence(hub, config, store, LastSeen(database))
-        hub.services[NAME] = presence
+        hub.services.provide(NAME, presence)
         hub.start_task(presence.last_seen_loop(), name="presence-last-seen")
         if presence.store.shared:
             hub.start_task(presence.heartbeat_loop(), name="presence-heartbeat")

@@ -75,7 +75,7 @@ class UploadProgress:
     @hookimpl
     def hub_startup(self, hub: Hub) -> None:
         self.service.configure(hub)
-        hub.services[NAME] = self.service
+        hub.services.provide(NAME, self.service)
 
 
 __all__ = ["UploadProgress", "UploadService"]

@@ -7,16 +7,15 @@ import re
 import uuid
 from typing import Any
 
-from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import HubError, InvalidMessage, JSONResponse, NotFound, TooLarge, describe
+from hub import HubError, InvalidMessage, JSONResponse, NotFound, describe
 
-from .receive import MultipartReceiver, content_length
+from .receive import UnsupportedType, UploadBody
 from .service import Upload, UploadService
-from .sniff import EXTENSIONS, SNIFF_BYTES, sniff
+from .sniff import EXTENSIONS
 
 logger = logging.getLogger("hub.upload_progress")
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.[a-z]{2,5}$")
@@ -24,14 +23,6 @@ MEDIA_TYPES = {extension: content_type for content_type, extension in EXTENSIONS
 # What a refused body may still send before the connection is dropped: reading
 # it lets the client see the error instead of a reset connection.
 DRAIN_LIMIT = 16 * 1024 * 1024
-# Multipart headers and small fields around the file.
-OVERHEAD_SLACK = 16 * 1024
-
-
-class UnsupportedType(InvalidMessage):
-    """The file's bytes are not of an allowed type (HTTP 415; the contract's code ``invalid_message``)."""
-
-    status = 415
 
 
 UPLOAD_BODY = {
@@ -70,44 +61,25 @@ def upload_routes(service: UploadService) -> list[BaseRoute]:
         assert service.hub is not None
         principal = await service.hub.authenticate(request)
         service.require_records()  # unavailable without a SQL database, before reading anything
-        media_type, params = parse_options_header(request.headers.get("content-type"))
-        boundary = params.get(b"boundary")
-        if media_type != b"multipart/form-data" or not boundary:
-            raise InvalidMessage("Send the file as multipart/form-data, in a part named 'file'.")
-        length = content_length(request.headers)
         partial = service.partial_dir / f"{uuid.uuid4().hex}.part"
-        receiver = MultipartReceiver(boundary, partial, service.max_bytes)
-        current: Upload | None = None
+        body = UploadBody(service, principal, request.headers, partial)
         stream = request.stream()
         try:
-            async for chunk in stream:
-                receiver.feed(chunk)
-                if current is None and (receiver.file_offset is not None or receiver.file_done):
-                    current = await service.begin(principal, receiver.fields.get("upload_id"), receiver.filename)
-                    await current.started(receiver.estimated_total(length))
-                if current is not None:
-                    _check_type(service, receiver, final=False)
-                    total = receiver.estimated_total(length)
-                    if total is not None and total > service.max_bytes + OVERHEAD_SLACK:
-                        raise TooLarge(f"Files are limited to {service.max_bytes} bytes.")
-                    await current.reporter.update("receiving", receiver.file_bytes, total)
-            receiver.finish()
-            assert current is not None
-            content_type = _check_type(service, receiver, final=True)
-            size = receiver.file_bytes
+            current, content_type = await body.receive(stream)
+            size = body.form.file_bytes
             await current.reporter.update("receiving", size, size, final=True)
             await current.storing(size, content_type)
             return await _store(service, current, request, partial, size, content_type)
         except ClientDisconnect:
-            await _fail(current, InvalidMessage("The client left before the file was complete."))
+            await _fail(body.upload, InvalidMessage("The client left before the file was complete."))
             return Response(status_code=400)
         except BaseException as exc:
-            await _fail(current, exc)
-            if isinstance(exc, HubError) and not receiver.ended:
-                await _drain(stream, length)
+            await _fail(body.upload, exc)
+            if isinstance(exc, HubError) and not body.form.ended:
+                await _drain(stream, body.form.content_length)
             raise
         finally:
-            receiver.close()
+            body.form.close()
             partial.unlink(missing_ok=True)
 
     async def serve_file(request: Request) -> Response:
@@ -126,16 +98,6 @@ def upload_routes(service: UploadService) -> list[BaseRoute]:
         Route("/api/uploads", upload, methods=["POST"], name="upload_progress_upload"),
         Route("/files/{name}", serve_file, methods=["GET"], name="upload_progress_file"),
     ]
-
-
-def _check_type(service: UploadService, receiver: MultipartReceiver, final: bool) -> str:
-    """The sniffed content type once enough bytes are in; ``UnsupportedType`` if not allowed."""
-    if not final and len(receiver.head) < SNIFF_BYTES and not receiver.file_done:
-        return ""
-    content_type = sniff(receiver.head)
-    if content_type is None or content_type not in service.allowed:
-        raise UnsupportedType(f"The file is not of an accepted type ({', '.join(sorted(service.allowed))}).")
-    return content_type
 
 
 async def _store(

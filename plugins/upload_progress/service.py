@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub import Conflict, HubError, InternalError, InvalidMessage, InvalidTopic, Principal, Unavailable
 
 from . import records as states
+from .config import DEFAULTS, NAME, UploadSettings
+from .config import load as load_settings
 from .progress import ProgressReporter
 from .records import UploadRecords
 from .sniff import EXTENSIONS, parse_allowed
@@ -20,21 +22,28 @@ from .storage.local import uploads_dir
 if TYPE_CHECKING:
     from hub import Hub
 
-NAME = "upload_progress"
 KIND = "upload"
 logger = logging.getLogger("hub.upload_progress")
 
-DEFAULTS: dict[str, Any] = {
-    "storage": "local",
-    "max_bytes": 100 * 1024 * 1024,
-    "allowed_types": "application/pdf,image/png,image/jpeg,image/gif,image/tiff,image/webp",
-    "directory": "",
-    "public_url": "",
-    "chunk_size": 6_000_000,
-    "resource_type": "auto",
-    "folder": "",
-    "progress_interval": 0.1,
-}
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """One upload's latest state, as other plugins get it from the ``upload_progress`` service."""
+
+    upload_id: str
+    owner: str
+    #: ``pending``, ``receiving``, ``storing``, ``completed`` or ``failed``.
+    state: str
+    filename: str | None
+    content_type: str | None
+    bytes: int | None
+    storage: str | None
+    url: str | None
+    public_id: str | None
+    #: ``{code, message}`` of a failed upload.
+    error: dict[str, Any] | None
+    created_at: str
+    updated_at: str
 
 
 def parse_upload_id(value: Any, error: type[HubError] = InvalidMessage) -> str:
@@ -59,17 +68,19 @@ class UploadService:
         self.in_flight: dict[str, dict[str, Any]] = {}
 
     def configure(self, hub: Hub) -> None:
-        config: Mapping[str, Any] = hub.plugin_config(NAME)
+        self.settings: UploadSettings = load_settings(hub.plugin_config(NAME))
         self.hub = hub
-        self.max_bytes = int(config["max_bytes"])
-        self.allowed = parse_allowed(config["allowed_types"])
-        self.interval = float(config["progress_interval"])
-        self.public_url = str(config.get("public_url") or "").rstrip("/")
+        self.max_bytes = self.settings.max_bytes
+        self.allowed = parse_allowed(self.settings.allowed_types)
+        self.interval = self.settings.progress_interval
+        self.public_url = self.settings.public_url.rstrip("/")
         data_dir = Path(hub.settings.data_dir).resolve()
-        self.files_dir = uploads_dir(config, data_dir)
+        # The storage backends read their keys from a mapping: the converted settings.
+        section = asdict(self.settings)
+        self.files_dir = uploads_dir(section, data_dir)
         self.partial_dir = self.files_dir / ".partial"
         self.partial_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = open_storage(config, data_dir)
+        self.storage = open_storage(section, data_dir)
         self.outcomes = hub.metrics.counter(
             "hub_upload_progress_uploads_total", "Uploads finished, by outcome: completed or failed.", ["outcome"]
         )
@@ -85,9 +96,16 @@ class UploadService:
             raise Unavailable("Uploads need the hub's SQL database.")
         return self.records
 
-    async def get(self, upload_id: str) -> dict[str, Any] | None:
-        """An upload's latest state (the topic's snapshot without live progress), or None."""
-        return await self.require_records().get(upload_id)
+    async def get(self, upload_id: str) -> UploadInfo | None:
+        """An upload's latest state (the topic's snapshot without live progress), or None.
+
+        This is the service's API for other plugins (``hub.services``): an id
+        that is not an upload id is simply not found.
+        """
+        if not isinstance(upload_id, str) or len(upload_id) > 64:
+            return None
+        row = await self.require_records().get(upload_id)
+        return UploadInfo(**row) if row is not None else None
 
     # Topic policy and snapshot -----------------------------------------------------
 
@@ -177,4 +195,4 @@ class Upload:
             await self.hub.publish(self.topic, "upload.failed", wire)
 
 
-__all__ = ["DEFAULTS", "KIND", "NAME", "Upload", "UploadService", "parse_upload_id"]
+__all__ = ["DEFAULTS", "KIND", "NAME", "Upload", "UploadInfo", "UploadService", "parse_upload_id"]

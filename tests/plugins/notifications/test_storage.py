@@ -65,7 +65,7 @@ async def test_a_bad_setting_stops_the_start_up(tmp_path: Path) -> None:
     try:
         start_hub(tmp_path / "hub", env={"HUB_PLUGIN_NOTIFICATIONS_MAX_USERS": "many"})
     except RuntimeError as exc:
-        assert "max_users must be a number" in str(exc)
+        assert "plugin 'notifications': setting 'max_users' must be a whole number, got 'many'" in str(exc)
     else:
         raise AssertionError("the hub started with max_users=many")
 

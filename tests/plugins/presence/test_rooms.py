@@ -164,5 +164,5 @@ async def test_the_users_route_checks_its_input(hub: RunningHub) -> None:
 
 
 def test_a_bad_setting_stops_the_start_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="presence: grace_seconds must be a number"):
+    with pytest.raises(RuntimeError, match="plugin 'presence': setting 'grace_seconds' must be a number, got 'soon'"):
         start_hub(tmp_path, env={"HUB_PLUGIN_PRESENCE_GRACE_SECONDS": "soon"})
