@@ -49,7 +49,7 @@ async def test_presence_rooms_are_per_hub(two_hubs: tuple[ServedHub, ServedHub])
     try:
         assert members(await alice.call("subscribe", {"topic": "presence:lobby"})) == ["alice"]
         assert members(await bob.call("subscribe", {"topic": "presence:lobby"})) == ["bob"]
-        assert one.app.hub.services["presence"] is not two.app.hub.services["presence"]
+        assert one.app.hub.services.get("presence", object) is not two.app.hub.services.get("presence", object)
     finally:
         await alice.close()
         await bob.close()
