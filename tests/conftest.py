@@ -20,6 +20,10 @@ import pytest
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES") == "1"
 
+# Fixture distributions carry tests of their own (tests/fixtures/hub-bookmarks-plugin/tests), which
+# need their plugin installed: tests/test_third_party_plugin.py installs it and runs them.
+collect_ignore = ["fixtures"]
+
 
 def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
