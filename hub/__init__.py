@@ -23,6 +23,7 @@ from .types import ClientRequest, Hub, RequestHandler
 from .api import JSONResponse, read_json  # noqa: E402
 from .config import ConfigError, Settings  # noqa: E402
 from .envelope import utc_timestamp  # noqa: E402
+from .jsoncodec import JSONDecodeError, JSONEncodeError, decode_json, encode_json  # noqa: E402
 from .openapi import describe  # noqa: E402
 from .metrics import MetricError, MetricFamily, MetricSample  # noqa: E402
 from .panels import ConsolePanel  # noqa: E402
@@ -39,5 +40,6 @@ __all__ = [
     "Database", "JSONResponse", "Settings", "WriteBatcher", "describe", "read_json", "utc_timestamp",
     "ConsolePanel", "MetricError", "MetricFamily", "MetricSample",
     "ConfigError", "InvalidSetting", "MultipartLimits", "MultipartReceiver", "ServiceError", "Services",
+    "JSONDecodeError", "JSONEncodeError", "decode_json", "encode_json",
     "config_defaults", "load_plugin_config", "receive_multipart", "setting",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import ADMIN, SERVICE
 from .errors import InvalidMessage, TooLarge
+from .jsoncodec import JSONDecodeError, decode_json, encode_json
 from .types import Hub
 from .openapi import describe
 
@@ -19,7 +19,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return encode_json(content)
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -33,8 +33,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         if len(body) > limit:
             raise TooLarge(f"Bodies are limited to {limit} bytes.")
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        payload = decode_json(body)
+    except JSONDecodeError:
         raise InvalidMessage("The body must be JSON.") from None
     if not isinstance(payload, dict):
         raise InvalidMessage("The body must be a JSON object.")

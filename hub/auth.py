@@ -8,7 +8,6 @@ never verifies.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import jwt
 
 from .config import ConfigError, Settings
 from .errors import AuthExpired, AuthInvalid, AuthRequired
+from .jsoncodec import decode_json
 
 ADMIN = "admin"
 SERVICE = "service"
@@ -67,7 +67,7 @@ class TokenVerifier:
                 raise ConfigError(f"HUB_JWT_PUBLIC_KEY_FILE: {exc}") from None
         if settings.jwt_jwks_file:
             try:
-                self.jwks = jwt.PyJWKSet.from_dict(json.loads(Path(settings.jwt_jwks_file).read_text()))
+                self.jwks = jwt.PyJWKSet.from_dict(decode_json(Path(settings.jwt_jwks_file).read_text()))
             except (OSError, ValueError, jwt.PyJWTError) as exc:
                 raise ConfigError(f"HUB_JWT_JWKS_FILE: {exc}") from None
         unknown = [alg for alg in self.algorithms if alg not in jwt.algorithms.get_default_algorithms()]

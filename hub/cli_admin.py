@@ -7,7 +7,6 @@ mode one is minted from the development secret).
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ import httpx
 
 from .auth import mint_token
 from .config import Settings, load_settings
+from .jsoncodec import dumps
 
 
 def admin_client(ctx: click.Context, url: str | None, token: str | None) -> httpx.Client:
@@ -78,7 +78,7 @@ def events_command(ctx: click.Context, /, url: str | None, token: str | None, li
             for event in page["events"]:
                 shown += 1
                 if as_json:
-                    click.echo(json.dumps(event))
+                    click.echo(dumps(event))
                 else:
                     click.echo(f"{event['ts']}  {event['topic']:<30} #{event['seq']:<6} {event['type']:<28} {event['id']}")
             after = page["next"]

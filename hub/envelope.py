@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-import orjson
 
 from .errors import InvalidMessage
+from .jsoncodec import encode_json
 
 PROTOCOL_VERSION = 1
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -130,7 +130,7 @@ class Envelope:
         return out
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        return encode_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Envelope:

@@ -6,7 +6,8 @@ any of these functions (or methods: a class plugin is instantiated once per
 hub, ``Plugin(hub)``, before any hook runs), decorated with ``@hookimpl``
 (``from hub import hookimpl``). An implementation may take any subset of a
 hook's arguments. The set-up hooks (``hub_config_defaults``,
-``hub_topic_kinds``, ``hub_routes``, ``hub_requests``) run while the app is
+``hub_topic_kinds``, ``hub_routes``, ``hub_requests``, ``hub_console_panels``,
+and ``hub_migrations``, which also runs without a hub) run while the app is
 built and return their value directly; the others may be ``async def`` and the
 host awaits them. :data:`MODES` says how a failing implementation is handled.
 See docs/plugins.md for a complete example.

@@ -1,4 +1,6 @@
-"""A ``json``-module look-alike on orjson, for python-socketio and python-engineio.
+"""The hub's one JSON codec, on orjson: a ``json``-module look-alike for
+python-socketio and python-engineio (:func:`dumps`, :func:`loads`), and bytes
+for HTTP bodies, the event log and plugins (:func:`encode_json`, exported from ``hub``).
 
 orjson encodes several times faster than the standard library, and the hub
 encodes every event it sends.
@@ -11,6 +13,18 @@ from typing import Any
 import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
+#: Raised by :func:`encode_json` for a value JSON cannot hold (a subclass of ``TypeError``).
+JSONEncodeError = orjson.JSONEncodeError
+
+
+def encode_json(obj: Any) -> bytes:
+    """``obj`` as UTF-8 JSON bytes; :data:`JSONEncodeError` (a ``TypeError``) if it is not JSON."""
+    return orjson.dumps(obj)
+
+
+def decode_json(data: str | bytes) -> Any:
+    """The value of a JSON document; :data:`JSONDecodeError` (a ``ValueError``) if it is not one."""
+    return orjson.loads(data)
 
 
 def dumps(obj: Any, **_: Any) -> str:

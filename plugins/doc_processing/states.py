@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 
-from hub import Conflict, InvalidMessage
+from hub import Conflict, InvalidMessage, encode_json
 
 QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
 STATES = (QUEUED, PROCESSING, COMPLETED, FAILED)
@@ -79,7 +78,7 @@ def checked(update: StatusUpdate, max_result_bytes: int) -> StatusUpdate:
         if not isinstance(update.result, dict):
             raise InvalidMessage("'result' must be a JSON object.")
         try:
-            size = len(orjson.dumps(update.result))
+            size = len(encode_json(update.result))
         except TypeError:
             raise InvalidMessage("'result' must be JSON.") from None
         if size > max_result_bytes:

@@ -7,9 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 
-from hub import InvalidMessage
+from hub import InvalidMessage, encode_json
 
 from .config import Limits
 
@@ -59,7 +58,7 @@ def draft(users: Any, title: Any, body: Any, data: Any, id: Any, limits: Limits)
     if not isinstance(data, dict):
         raise InvalidMessage("'data' must be an object.")
     try:
-        encoded = orjson.dumps(data)
+        encoded = encode_json(data)
     except TypeError:
         raise InvalidMessage("'data' must hold JSON values only.") from None
     if len(encoded) > limits.max_data_bytes:

@@ -19,9 +19,10 @@ so this store needs one Redis (or a Sentinel-managed primary), not a Redis Clust
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
+
+from hub import decode_json, encode_json
 
 from .store import Member, PresenceStore, TypingOutcome
 
@@ -167,13 +168,13 @@ class RedisPresenceStore(PresenceStore):
     # Rooms ---------------------------------------------------------------------
 
     async def join(self, room: str, user: str, name: str | None, node: str, connection: str, since: str) -> bool:
-        entry = json.dumps({"name": name, "since": since})
-        owned = json.dumps(["room", room, user, connection])
+        entry = encode_json({"name": name, "since": since})
+        owned = encode_json(["room", room, user, connection])
         keys = [self._room(room), self._conns(room, user), self._node(node)]
         return bool(await self._run("join", keys, [user, entry, f"{node}|{connection}", owned, name or ""]))
 
     async def leave(self, room: str, user: str, node: str, connection: str) -> bool:
-        owned = json.dumps(["room", room, user, connection])
+        owned = encode_json(["room", room, user, connection])
         keys = [self._room(room), self._conns(room, user), self._node(node), self._typing(room, user)]
         return bool(await self._run("leave", keys, [user, f"{node}|{connection}", owned]))
 
@@ -198,11 +199,11 @@ class RedisPresenceStore(PresenceStore):
     # Online ---------------------------------------------------------------------
 
     async def connect(self, user: str, node: str, connection: str) -> bool:
-        owned = json.dumps(["user", user, connection])
+        owned = encode_json(["user", user, connection])
         return bool(await self._run("connect", [self._user(user), self._node(node)], [f"{node}|{connection}", owned]))
 
     async def disconnect(self, user: str, node: str, connection: str) -> bool:
-        owned = json.dumps(["user", user, connection])
+        owned = encode_json(["user", user, connection])
         return bool(await self._run("disconnect", [self._user(user), self._node(node)], [f"{node}|{connection}", owned]))
 
     async def online(self, users: Iterable[str]) -> dict[str, bool]:
@@ -237,7 +238,7 @@ class RedisPresenceStore(PresenceStore):
         rooms: list[tuple[str, str, str]] = []
         users: list[tuple[str, str]] = []
         for raw in sorted(await self.redis.smembers(self._node(node))):
-            entry = json.loads(raw)
+            entry = decode_json(raw)
             if entry[0] == "room":
                 rooms.append((entry[1], entry[2], entry[3]))
             else:
@@ -262,5 +263,5 @@ class RedisPresenceStore(PresenceStore):
 
 
 def _member(user: str, raw: str, connections: int) -> Member:
-    entry = json.loads(raw)
+    entry = decode_json(raw)
     return Member(user=user, name=entry.get("name"), connections=connections, since=entry["since"])
