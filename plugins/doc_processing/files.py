@@ -4,27 +4,27 @@ The multipart body goes through the core's streaming receiver
 (:func:`hub.receive_multipart`): the ``file`` part straight to disk, stopping at
 ``max_bytes``; the small fields (``processor``, ``upload_id``) in memory. An
 upload by reference asks the ``upload_progress`` service, through the protocol
-below (this plugin never imports that one), and carries on without it.
+below (this plugin never imports that one), and reads the file's bytes from
+that service too: never over the upload's link, which expires and which another
+hub process may not even serve.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
 from starlette.requests import Request
 
 from hub import (
-    Forbidden, Hub, InvalidMessage, MultipartLimits, MultipartReceiver, NotFound, Principal, TooLarge, Unavailable,
-    receive_multipart,
+    Forbidden, Hub, InvalidMessage, MultipartLimits, MultipartReceiver, NotFound, Principal, TooLarge, receive_multipart,
 )
 
 FIELD_LIMIT = 1024
 MAX_PARTS = 8
 UPLOADS_SERVICE = "upload_progress"
-FETCH_TIMEOUT = 60.0
 # Multipart headers and small fields around the file.
 BODY_SLACK = 64 * 1024
 
@@ -36,8 +36,6 @@ class UploadRecord(Protocol):
     def owner(self) -> str: ...
     @property
     def state(self) -> str: ...
-    @property
-    def url(self) -> str | None: ...
     @property
     def bytes(self) -> int | None: ...
     @property
@@ -51,6 +49,10 @@ class UploadLookup(Protocol):
     """The ``upload_progress`` service, as far as this plugin uses it."""
 
     async def get(self, upload_id: str) -> UploadRecord | None: ...
+
+    def open(self, upload_id: str) -> AsyncIterator[bytes]:
+        """A completed upload's bytes, in chunks, from whichever storage keeps it."""
+        ...
 
 
 async def receive_file(request: Request, scratch: Path, max_bytes: int) -> MultipartReceiver:
@@ -66,8 +68,8 @@ async def fetch_upload(
 ) -> tuple[Path, UploadRecord]:
     """The file of a completed upload of the ``upload_progress`` plugin, copied to ``scratch``.
 
-    The upload must be the caller's (admins may use anyone's). The copy comes from the
-    upload's URL (local disk or Cloudinary), so any storage backend works.
+    The upload must be the caller's (admins may use anyone's). The bytes come from the
+    ``upload_progress`` service, which reads whichever storage backend keeps them.
     """
     uploads = hub.services.get(UPLOADS_SERVICE, UploadLookup)
     if uploads is None:
@@ -79,32 +81,25 @@ async def fetch_upload(
         raise NotFound(f"No upload {upload_id}.")
     if record.owner != principal.user and not principal.is_admin:
         raise Forbidden("That upload is not yours.")
-    if record.state != "completed" or not record.url:
+    if record.state != "completed":
         raise InvalidMessage(f"The upload {upload_id} is not complete.")
     if record.bytes and record.bytes > max_bytes:
         raise TooLarge(f"Files are limited to {max_bytes} bytes.")
     scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / f"{uuid.uuid4().hex}.part"
     try:
-        await _download(record.url, path, max_bytes)
+        await _copy(uploads.open(upload_id), path, max_bytes)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path, record
 
 
-async def _download(url: str, path: Path, max_bytes: int) -> None:
+async def _copy(chunks: AsyncIterator[bytes], path: Path, max_bytes: int) -> None:
     size = 0
-    try:
-        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise Unavailable("The upload's file could not be fetched from its storage.")
-                with open(path, "xb") as handle:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise TooLarge(f"Files are limited to {max_bytes} bytes.")
-                        handle.write(chunk)
-    except httpx.HTTPError:
-        raise Unavailable("The upload's file could not be fetched from its storage.") from None
+    with open(path, "xb") as handle:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:  # the record's size is checked first; this holds even if it was wrong
+                raise TooLarge(f"Files are limited to {max_bytes} bytes.")
+            handle.write(chunk)

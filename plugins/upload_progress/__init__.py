@@ -8,7 +8,10 @@
   nobody owns claims it, so a client can listen before it sends the file. The
   snapshot is the upload's latest state, kept in the table
   ``upload_progress_uploads``: a late subscriber sees how it ended.
-- ``GET /api/upload_progress/files/<name>``: files stored on local disk.
+- ``GET /api/upload_progress/files/<name>``: files stored on local disk, to a
+  signed link that expires (the ``url`` the plugin hands out) or to the
+  uploader's, an admin's or a service's token; ``GET /api/upload_progress/uploads/<id>``
+  gives the owner a fresh link.
 
 See docs/upload_progress.md.
 """

@@ -27,6 +27,10 @@ class UploadSettings:
     resource_type: str = setting("auto", "Cloudinary resource type (auto, image, raw...).")
     folder: str = setting("", "Cloudinary folder prefixed to the public id.")
     progress_interval: float = setting(0.1, "Seconds between two progress ticks at least.", minimum=0)
+    link_ttl: float = setting(900.0, "Seconds a signed file link (the url of upload.completed) works.", minimum=1)
+    link_key: str = setting(
+        "", "Key signing local files' links; the same in every hub process. Default: derived from the JWT secret."
+    )
 
 
 DEFAULTS: dict[str, Any] = config_defaults(UploadSettings)

@@ -55,6 +55,13 @@ class UploadRecords:
             row = (await connection.execute(sa.select(uploads).where(uploads.c.upload_id == upload_id))).first()
         return {name: row._mapping[name] for name in PUBLIC_COLUMNS} if row is not None else None
 
+    async def owner_of_file(self, public_id: str) -> str | None:
+        """The uploader of the completed upload stored as ``public_id``, or None."""
+        query = sa.select(uploads.c.owner).where(uploads.c.public_id == public_id, uploads.c.state == COMPLETED)
+        async with self.database.read() as connection:
+            owner: str | None = (await connection.execute(query.limit(1))).scalar_one_or_none()
+        return owner
+
     async def owner(self, upload_id: str) -> str | None:
         async with self.database.read() as connection:
             result = await connection.execute(sa.select(uploads.c.owner).where(uploads.c.upload_id == upload_id))

@@ -1,4 +1,4 @@
-"""HTTP: ``POST /api/uploads`` (the contract's path) and ``GET /api/upload_progress/files/<name>``."""
+"""HTTP: ``POST /api/uploads`` (the contract's path), ``GET /api/upload_progress/uploads/<id>`` and ``.../files/<name>``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub import HubError, InvalidMessage, JSONResponse, NotFound, describe
+from hub import Forbidden, HubError, InvalidMessage, JSONResponse, NotFound, describe
 
 from .receive import UnsupportedType, UploadBody
-from .service import Upload, UploadService
+from .service import Upload, UploadService, parse_upload_id
 from .sniff import EXTENSIONS
 
 logger = logging.getLogger("hub.upload_progress")
@@ -82,20 +82,56 @@ def upload_routes(service: UploadService) -> list[BaseRoute]:
             body.form.close()
             partial.unlink(missing_ok=True)
 
+    @describe(responses={
+        "200": {"description": "The upload's record, with `url` a fresh signed link (null until completed)."},
+        "403": {"description": "Not the uploader, an admin or a service."},
+        "404": {"description": "No such upload."},
+    })
+    async def get_upload(request: Request) -> Response:
+        """One upload's record; its `url` is a new signed link, for when the one of upload.completed expired."""
+        assert service.hub is not None
+        principal = await service.hub.authenticate(request)
+        upload_id = parse_upload_id(request.path_params["upload_id"], NotFound)
+        row = await service.require_records().get(upload_id)
+        if row is None:
+            raise NotFound(f"No upload {upload_id}.")
+        if not service.may_read(principal, row["owner"]):
+            raise Forbidden("That upload is not yours.")
+        return JSONResponse(service.with_link(row))
+
+    @describe(responses={
+        "200": {"description": "The file."},
+        "401": {"description": "Neither a signed link nor a bearer token."},
+        "403": {"description": "A link expired or tampered with, or a token of someone else (`forbidden`)."},
+        "404": {"description": "No such file."},
+    })
     async def serve_file(request: Request) -> Response:
-        """A file stored on local disk, by the name an upload's URL gives."""
+        """A file stored on local disk: to its signed link (?expires=&sig=), or to its uploader's, an admin's or a service's token."""
         name = request.path_params["name"]
         if not STORED_NAME.match(name):
             raise NotFound("No such file.")
+        query = request.query_params
+        if "sig" in query or "expires" in query:
+            # A link is checked before anything is looked up: a bad one learns nothing, not even if the file exists.
+            if not service.signer.valid(name, query.get("expires", ""), query.get("sig", "")):
+                raise Forbidden("This link expired or is not valid; ask for a fresh one.")
+        else:
+            principal = await service.hub_required().authenticate(request)
+            owner = await service.require_records().owner_of_file(name)
+            if owner is None:
+                raise NotFound("No such file.")
+            if not service.may_read(principal, owner):
+                raise Forbidden("That file is not yours.")
         path = service.files_dir / name
         if not path.is_file():
             raise NotFound("No such file.")
         media_type = MEDIA_TYPES.get(name.rpartition(".")[2], "application/octet-stream")
-        # Names are random and unguessable, as Cloudinary's URLs are: the URL is the capability.
-        return FileResponse(path, media_type=media_type, headers={"cache-control": "private, max-age=86400"})
+        # Private: a shared cache must not keep a file that needs a token or a signature.
+        return FileResponse(path, media_type=media_type, headers={"cache-control": "private, no-store"})
 
     return [
         Route("/api/uploads", upload, methods=["POST"], name="upload_progress_upload"),
+        Route("/uploads/{upload_id}", get_upload, methods=["GET"], name="upload_progress_get"),
         Route("/files/{name}", serve_file, methods=["GET"], name="upload_progress_file"),
     ]
 
@@ -113,8 +149,8 @@ async def _store(
     if stored["url"].startswith("/"):
         stored["url"] = (service.public_url or str(request.base_url).rstrip("/")) + stored["url"]
     await current.reporter.update("storing", size, size, final=True)
-    await current.completed(stored)
-    return JSONResponse({"upload_id": current.id, "filename": current.filename, **stored}, status_code=201)
+    link = await current.completed(stored)
+    return JSONResponse({"upload_id": current.id, "filename": current.filename, **stored, "url": link}, status_code=201)
 
 
 async def _fail(current: Upload | None, error: BaseException) -> None:

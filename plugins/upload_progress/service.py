@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hub import Conflict, HubError, InternalError, InvalidMessage, InvalidTopic, Principal, Unavailable
+from hub import Conflict, HubError, InternalError, InvalidMessage, InvalidTopic, NotFound, Principal, Unavailable
 
 from . import records as states
 from .config import DEFAULTS, NAME, UploadSettings
 from .config import load as load_settings
+from .links import LinkSigner, link_key
 from .progress import ProgressReporter
 from .records import UploadRecords
 from .sniff import EXTENSIONS, parse_allowed
@@ -38,6 +40,7 @@ class UploadInfo:
     content_type: str | None
     bytes: int | None
     storage: str | None
+    #: A signed link to the file that expires (``link_ttl``); None until completed.
     url: str | None
     public_id: str | None
     #: ``{code, message}`` of a failed upload.
@@ -80,7 +83,9 @@ class UploadService:
         self.files_dir = uploads_dir(section, data_dir)
         self.partial_dir = self.files_dir / ".partial"
         self.partial_dir.mkdir(parents=True, exist_ok=True)
-        self.storage = open_storage(section, data_dir)
+        key = link_key(self.settings.link_key, hub.settings.jwt_secret, data_dir)
+        self.signer = LinkSigner(key, self.settings.link_ttl)
+        self.storage = open_storage(section, data_dir, self.signer)
         self.outcomes = hub.metrics.counter(
             "hub_upload_progress_uploads_total", "Uploads finished, by outcome: completed or failed.", ["outcome"]
         )
@@ -90,6 +95,10 @@ class UploadService:
         except Unavailable:
             # memory:// has no SQL database: the hub runs, uploads answer "unavailable".
             logger.warning("upload_progress: no SQL database, uploads are unavailable")
+
+    def hub_required(self) -> Hub:
+        assert self.hub is not None, "upload_progress: used before hub_startup"
+        return self.hub
 
     def require_records(self) -> UploadRecords:
         if self.records is None:
@@ -105,7 +114,32 @@ class UploadService:
         if not isinstance(upload_id, str) or len(upload_id) > 64:
             return None
         row = await self.require_records().get(upload_id)
-        return UploadInfo(**row) if row is not None else None
+        return UploadInfo(**self.with_link(row)) if row is not None else None
+
+    async def open(self, upload_id: str) -> AsyncIterator[bytes]:
+        """The bytes of a completed upload's file, in chunks, from whichever storage keeps it.
+
+        The service's API for plugins that use an upload (``hub.services``): they
+        read the file here, never over its link. ``NotFound`` for an unknown or
+        unfinished upload; the caller checks who may read it (see ``get``).
+        """
+        row = await self.require_records().get(upload_id) if isinstance(upload_id, str) else None
+        if row is None or row["state"] != states.COMPLETED or not row["url"]:
+            raise NotFound(f"No completed upload {upload_id}.")
+        assert self.storage is not None
+        async for chunk in self.storage.read(row["url"], row["public_id"], row["content_type"]):
+            yield chunk
+
+    def with_link(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with a fresh signed link as ``url`` (the stored address is never handed out)."""
+        if row.get("url") and row.get("state") == states.COMPLETED:
+            assert self.storage is not None
+            row = {**row, "url": self.storage.link(row["url"], row["public_id"], row["content_type"])}
+        return row
+
+    def may_read(self, principal: Principal, owner: str) -> bool:
+        """The uploader, admins and services may read an upload's file and get links to it."""
+        return principal.user == owner or principal.is_admin or principal.is_service
 
     # Topic policy and snapshot -----------------------------------------------------
 
@@ -127,7 +161,7 @@ class UploadService:
             return None
         if upload_id in self.in_flight and row["state"] not in states.FINAL_STATES:
             row["progress"] = dict(self.in_flight[upload_id])
-        return row
+        return self.with_link(row)
 
     # One upload -------------------------------------------------------------------
 
@@ -170,7 +204,8 @@ class Upload:
     async def storing(self, size: int, content_type: str) -> None:
         await self.records.update(self.id, state=states.STORING, bytes=size, content_type=content_type)
 
-    async def completed(self, stored: dict[str, Any]) -> None:
+    async def completed(self, stored: dict[str, Any]) -> str:
+        """Record and announce the stored file; the signed link that ``upload.completed`` gave."""
         await self.records.update(
             self.id, state=states.COMPLETED, url=stored["url"], public_id=stored["public_id"], bytes=stored["bytes"],
             content_type=stored["content_type"], storage=stored["storage"],
@@ -179,7 +214,10 @@ class Upload:
         self.service.in_flight.pop(self.id, None)
         self.service.outcomes.labels("completed").inc()
         self.service.stored_bytes.inc(stored["bytes"])
-        await self.hub.publish(self.topic, "upload.completed", stored)
+        assert self.service.storage is not None
+        link = self.service.storage.link(stored["url"], stored["public_id"], stored["content_type"])
+        await self.hub.publish(self.topic, "upload.completed", {**stored, "url": link})
+        return link
 
     async def failed(self, error: BaseException) -> None:
         """Record and announce the failure; an unexpected error is reported as ``internal``, without detail."""

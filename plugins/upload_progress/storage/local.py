@@ -1,4 +1,8 @@
-"""Local disk: files under ``<HUB_DATA_DIR>/uploads``, served at ``/api/upload_progress/files/<name>``."""
+"""Local disk: files under ``<HUB_DATA_DIR>/uploads``, served at ``/api/upload_progress/files/<name>``.
+
+That route serves a file to a signed link (``?expires=&sig=``, see links.py) or
+to a bearer token of its uploader, an admin or a service; to nobody else.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import asyncio
 import logging
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..links import LinkSigner
 from . import Progress, StorageError
 
 logger = logging.getLogger("hub.upload_progress")
@@ -28,8 +33,26 @@ class LocalStorage:
     name = "local"
     split = 99
 
-    def __init__(self, config: Mapping[str, Any], data_dir: Path) -> None:
+    def __init__(self, config: Mapping[str, Any], data_dir: Path, signer: LinkSigner) -> None:
         self.directory = uploads_dir(config, data_dir)
+        self.signer = signer
+
+    def link(self, url: str, public_id: str, content_type: str) -> str:
+        # Only the name is signed: a link stays valid when public_url changes the host.
+        return f"{url}?{self.signer.query(public_id)}"
+
+    async def read(self, url: str, public_id: str, content_type: str) -> AsyncIterator[bytes]:
+        path = self.directory / public_id
+        try:
+            handle = await asyncio.to_thread(open, path, "rb")
+        except OSError as exc:
+            logger.error("local storage cannot read %s: %s", public_id, exc)
+            raise StorageError("The stored file could not be read.") from None
+        try:
+            while chunk := await asyncio.to_thread(handle.read, COPY_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
 
     async def store(self, path: Path, name: str, content_type: str, progress: Progress) -> dict[str, Any]:
         size = path.stat().st_size

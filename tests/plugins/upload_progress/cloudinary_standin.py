@@ -5,6 +5,12 @@
 Cloudinary returns (``secure_url``, ``public_id``, ``bytes``...). It checks the
 request's signature as Cloudinary does, so the SDK really signs with the key and
 secret of ``CLOUDINARY_URL``. ``fail = True`` answers every request with a 500.
+
+``GET /v1_1/<cloud>/<resource_type>/download?public_id=&format=&type=&expires_at=&timestamp=&api_key=&signature=``
+is Cloudinary's signed download of a private or authenticated asset (what
+``cloudinary.utils.private_download_url`` makes): the file's bytes for a good
+signature before ``expires_at``, 401 for a bad signature and 403 once expired.
+An asset uploaded with ``type=authenticated`` has no other way out.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from python_multipart import parse_form
 
@@ -38,6 +45,7 @@ class CloudinaryStandIn:
         self.fail = False
         self.uploads: dict[str, Assembly] = {}
         self.results: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         standin = self
@@ -46,6 +54,9 @@ class CloudinaryStandIn:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 standin.handle(self)
 
+            def do_GET(self) -> None:  # noqa: N802
+                standin.download(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -53,8 +64,12 @@ class CloudinaryStandIn:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
     def url(self) -> str:
-        return f"cloudinary://{KEY}:{SECRET}@{CLOUD}?upload_prefix=http://127.0.0.1:{self.server.server_port}"
+        return f"cloudinary://{KEY}:{SECRET}@{CLOUD}?upload_prefix={self.api}"
 
     def start(self) -> CloudinaryStandIn:
         self.thread.start()
@@ -99,7 +114,8 @@ class CloudinaryStandIn:
         if len(chunk) != end - start + 1:
             return self._reply(request, 400, {"error": {"message": "Chunk size does not match Content-Range"}})
         time.sleep(self.delay)
-        resource_type = match.group(1)
+        resource_type = "image" if match.group(1) == "auto" else match.group(1)
+        delivery = fields.get("type") or "upload"
         public_id = fields.get("public_id") or upload_id
         with self.lock:
             assembly = self.uploads.setdefault(upload_id, Assembly())
@@ -111,16 +127,38 @@ class CloudinaryStandIn:
         data = b"".join(assembly.chunks[offset] for offset in sorted(assembly.chunks))
         result = {
             "public_id": public_id,
-            "resource_type": "image" if resource_type == "auto" else resource_type,
+            "resource_type": resource_type,
+            "type": delivery,
             "bytes": len(data),
-            "secure_url": f"https://res.cloudinary.test/{CLOUD}/{resource_type}/upload/{public_id}",
-            "url": f"http://res.cloudinary.test/{CLOUD}/{resource_type}/upload/{public_id}",
+            "secure_url": f"https://res.cloudinary.test/{CLOUD}/{resource_type}/{delivery}/{public_id}",
+            "url": f"http://res.cloudinary.test/{CLOUD}/{resource_type}/{delivery}/{public_id}",
             "sha256": hashlib.sha256(data).hexdigest(),
             "done": True,
         }
         with self.lock:
             self.results[public_id] = result
+            self.files[f"{resource_type}/{delivery}/{public_id}"] = data
         self._reply(request, 200, result)
+
+    def download(self, request: BaseHTTPRequestHandler) -> None:
+        address = urlsplit(request.path)
+        fields = dict(parse_qsl(address.query))
+        match = re.match(rf"^/v1_1/{CLOUD}/(\w+)/download$", address.path)
+        if match is None:
+            return self._reply(request, 404, {"error": {"message": "Not found"}})
+        if not self._signed(fields):
+            return self._reply(request, 401, {"error": {"message": "Invalid Signature"}})
+        if not fields.get("expires_at", "").isdigit() or int(fields["expires_at"]) <= time.time():
+            return self._reply(request, 403, {"error": {"message": "Expired"}})
+        with self.lock:
+            data = self.files.get(f"{match.group(1)}/{fields.get('type') or 'upload'}/{fields.get('public_id')}")
+        if data is None:
+            return self._reply(request, 404, {"error": {"message": "Resource not found"}})
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
 
     @staticmethod
     def _signed(fields: dict[str, str]) -> bool:

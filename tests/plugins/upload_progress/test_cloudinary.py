@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from hub.testing import RunningHub, SocketRecorder, start_hub
@@ -73,7 +74,10 @@ async def test_storing_reports_each_chunk_cloudinary_acknowledged(
     body = response.json()
     assert body["storage"] == "cloudinary" and body["bytes"] == 20 * MB and body["content_type"] == "application/pdf"
     assert body["public_id"].startswith("scans/") and "scan" not in body["public_id"].removeprefix("scans/")
-    assert body["url"] == f"https://res.cloudinary.test/democloud/auto/upload/{body['public_id']}"
+    # The asset is "authenticated" (its delivery URL needs a signature); the url is Cloudinary's own signed
+    # download link, which the stand-in checks as Cloudinary does, expiry included.
+    assert standin.results[body["public_id"]]["type"] == "authenticated"
+    assert body["url"].startswith(f"{standin.api}/v1_1/democloud/image/download?") and "expires_at=" in body["url"]
 
     await watcher.wait_for("upload.completed")
     events = upload_events(watcher, upload_id)
@@ -94,7 +98,13 @@ async def test_storing_reports_each_chunk_cloudinary_acknowledged(
 
     late = await connect(hub, "alice")
     snapshot = (await late.call("subscribe", {"topic": f"upload:{upload_id}"}))["snapshot"]
-    assert snapshot["state"] == "completed" and snapshot["url"] == body["url"] and snapshot["storage"] == "cloudinary"
+    assert snapshot["state"] == "completed" and snapshot["storage"] == "cloudinary"
+    async with httpx.AsyncClient(timeout=30) as http:
+        for link in (body["url"], snapshot["url"]):
+            served = await http.get(link)
+            assert served.status_code == 200 and len(served.content) == 20 * MB
+        tampered = await http.get(body["url"].replace("public_id=scans", "public_id=other"))
+    assert tampered.status_code == 401
     await watcher.close()
     await late.close()
 

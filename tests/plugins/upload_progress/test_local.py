@@ -58,8 +58,10 @@ async def test_a_20_mb_upload_shows_both_phases_to_a_subscriber(hub: RunningHub,
     assert body["upload_id"] == upload_id and body["filename"] == "Scan 2026-11 (2).pdf"
     assert body["bytes"] == 20 * MB and body["content_type"] == "application/pdf" and body["storage"] == "local"
     # A generated name: nothing of the client's filename reaches the disk.
-    assert body["url"].startswith(f"{hub.url}/api/upload_progress/files/") and body["url"].endswith(".pdf")
-    assert "Scan" not in body["url"] and body["public_id"] == body["url"].rsplit("/", 1)[1]
+    address, _, signature = body["url"].partition("?")
+    assert address.startswith(f"{hub.url}/api/upload_progress/files/") and address.endswith(".pdf")
+    assert "Scan" not in address and body["public_id"] == address.rsplit("/", 1)[1]
+    assert signature.startswith("expires=") and "&sig=" in signature
 
     await watcher.wait_for("upload.completed")
     events = upload_events(watcher, upload_id)
@@ -96,7 +98,9 @@ async def test_a_late_subscriber_gets_the_final_state_as_snapshot(hub: RunningHu
         reply = await late.call("subscribe", {"topic": f"upload:{upload_id}"})
         assert reply["ok"] and reply["seq"] == 0
         snapshot = reply["snapshot"]
-        assert snapshot["state"] == "completed" and snapshot["url"] == url and snapshot["owner"] == "bob"
+        # A fresh signed link to the same file each time.
+        assert snapshot["state"] == "completed" and snapshot["owner"] == "bob"
+        assert snapshot["url"].partition("?")[0] == url.partition("?")[0] and "sig=" in snapshot["url"]
         assert snapshot["bytes"] == len(PNG) and snapshot["content_type"] == "image/png"
         assert snapshot["storage"] == "local" and snapshot["filename"] == "page.png" and snapshot["error"] is None
         await late.close()
@@ -201,5 +205,5 @@ async def test_the_type_comes_from_the_bytes_not_the_header(small_hub: RunningHu
     png.write_bytes(PNG)
     response = await upload(small_hub, "gina", png, filename="photo.pdf", declared_type="application/octet-stream")
     assert response.status_code == 201, response.text
-    assert response.json()["content_type"] == "image/png" and response.json()["url"].endswith(".png")
+    assert response.json()["content_type"] == "image/png" and response.json()["public_id"].endswith(".png")
     await owner.close()
