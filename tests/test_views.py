@@ -18,15 +18,22 @@ import pytest
 from hub.client import HubClient
 from hub.testing import RunningHub, SocketRecorder, start_hub
 from tests.support import plugin_site, with_site
+from tests.test_scale_out import metric
 
 ENCODINGS = "hub_event_encodings_total"
 
 
+def listing_env(tmp_path: Path) -> dict[str, str]:
+    """A hub's settings with the ``listing`` test plugin installed."""
+    site = plugin_site(tmp_path / "site", "hub_listing", "listing", "Listing")
+    # A short ping cycle ends the long-poll a departed polling client leaves pending (it holds up shutdown).
+    return {"PYTHONPATH": with_site(site), "HUB_RATE_LIMIT": "10000", "HUB_RATE_BURST": "10000",
+            "HUB_PING_INTERVAL": "1", "HUB_PING_TIMEOUT": "2"}
+
+
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[RunningHub]:
-    site = plugin_site(tmp_path / "site", "hub_listing", "listing", "Listing")
-    running = start_hub(tmp_path / "hub", {"PYTHONPATH": with_site(site), "HUB_RATE_LIMIT": "10000",
-                                           "HUB_RATE_BURST": "10000"})
+    running = start_hub(tmp_path / "hub", listing_env(tmp_path))
     yield running
     running.stop()
 
@@ -35,15 +42,6 @@ async def connect(hub: RunningHub, user: str, roles: tuple[str, ...] = (), trans
     client = await SocketRecorder().connect(hub, hub.token(user, roles), transport=transport)
     await client.wait_for("hub.welcome")
     return client
-
-
-async def metric(hub: RunningHub, name: str) -> float:
-    async with hub.http() as http:
-        text = (await http.get("/metrics")).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
 
 
 async def put(client: SocketRecorder, item: str, status: str, name: str = "board") -> int:

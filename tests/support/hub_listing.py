@@ -8,7 +8,8 @@ status was the filter's), nothing else; without ``status`` it gets every change.
 filtered list (``snapshot_for``). ``listing.put`` ``{list, id, status}`` changes an item.
 
 ``blob:<key>`` (ephemeral, clients may publish): binary data. ``listing.blob``
-``{key, payload: bytes}`` publishes ``blob.chunk`` ``{payload, size}`` to it and
+``{key, payload: bytes, repeat?}`` publishes ``blob.chunk`` ``{payload, size}``
+(the payload repeated) to it and
 replies with the payload reversed, as bytes. ``ledger:<key>`` is durable and
 clients may publish to it: bytes are refused there.
 """
@@ -82,6 +83,8 @@ class Listing:
     async def blob(self, request: ClientRequest) -> dict[str, Any]:
         key = request.field("key", str)
         payload = request.field("payload", bytes)
-        await self.hub.publish(f"blob:{key}", "blob.chunk", {"payload": payload, "size": len(payload)})
+        repeat = request.field("repeat", int, required=False) or 1
+        chunk = payload * repeat
+        await self.hub.publish(f"blob:{key}", "blob.chunk", {"payload": chunk, "size": len(chunk)})
         return {"reversed": payload[::-1], "size": len(payload)}
 
