@@ -8,7 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .auth import Principal
-from .connection import Connection
+from .connection import Connection, Subscription
 from .database import Database, WriteBatcher
 from .envelope import Envelope
 from .errors import (
@@ -17,8 +17,12 @@ from .errors import (
 )
 from .hookcalls import Contribution, PluginError
 from .hookspecs import hookimpl
-from .topics import Policy, Retention, SnapshotProvider, TopicKind, anyone, nobody, owner_or_admin, with_roles
+from .topics import (
+    Policy, Retention, SnapshotProvider, SubscriptionPolicy, SubscriptionSnapshot, TopicKind, anyone, nobody,
+    owner_or_admin, with_roles,
+)
 from .types import ClientRequest, Hub, RequestHandler
+from .views import SAME, Form, ParamsParser, View, ViewResult
 
 from .api import JSONResponse, read_json  # noqa: E402
 from .config import ConfigError, Settings  # noqa: E402
@@ -42,4 +46,6 @@ __all__ = [
     "ConfigError", "InvalidSetting", "MultipartLimits", "MultipartReceiver", "ServiceError", "Services",
     "JSONDecodeError", "JSONEncodeError", "decode_json", "encode_json",
     "config_defaults", "load_plugin_config", "receive_multipart", "setting",
+    "SAME", "Form", "ParamsParser", "Subscription", "SubscriptionPolicy", "SubscriptionSnapshot", "View",
+    "ViewResult",
 ]

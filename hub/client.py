@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +68,7 @@ class HubClient:
         self.token_expires_at: float | None = None
         self.sio = socketio.AsyncClient(reconnection=reconnection, **socketio_options)
         self._handlers: dict[str, list[Handler]] = {}
-        self._topics: dict[str, None] = {}  # subscribed topics, in order (a dict as an ordered set)
+        self._topics: dict[str, dict[str, Any] | None] = {}  # subscribed topics, in order, with their params
         self._last_seq: dict[str, int] = {}
         self._failed: set[tuple[str, int]] = set()  # inbox events whose handlers raised
         self._unacked: dict[str, None] = {}
@@ -157,15 +157,25 @@ class HubClient:
             raise error_from_wire(reply.get("error") if isinstance(reply, dict) else reply)
         return {key: value for key, value in reply.items() if key != "ok"}
 
-    async def subscribe(self, topic: str, since: int | None = None) -> dict[str, Any]:
-        """Subscribe to ``topic``; with ``since``, durable events after that seq are replayed."""
+    async def subscribe(
+        self, topic: str, since: int | None = None, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Subscribe to ``topic``; with ``since``, durable events after that seq are replayed.
+
+        ``params`` are the topic kind's subscription parameters (a filter, a date
+        range...), sent as extra keys of ``subscribe`` and sent again on every
+        resubscription; subscribing again with other params replaces the view.
+        """
         # Set before the request: the replay after the reply must not look already seen.
         if since is None:
             self._last_seq.pop(topic, None)
         else:
             self._last_seq[topic] = since
-        reply = await self.request("subscribe", {"topic": topic} if since is None else {"topic": topic, "since": since})
-        self._topics[topic] = None
+        payload: dict[str, Any] = {**(params or {}), "topic": topic}
+        if since is not None:
+            payload["since"] = since
+        reply = await self.request("subscribe", payload)
+        self._topics[topic] = dict(params) if params else None
         latest = int(reply.get("seq") or 0)
         if since is None:
             self._last_seq[topic] = max(latest, self._last_seq.get(topic, 0))  # live events follow `latest`
@@ -288,9 +298,9 @@ class HubClient:
             self._queue_ack(None)
 
     async def _resubscribe(self) -> None:
-        for topic in list(self._topics):
+        for topic, params in list(self._topics.items()):
             try:
-                reply = await self.subscribe(topic, since=self._last_seq.get(topic, 0))
+                reply = await self.subscribe(topic, since=self._last_seq.get(topic, 0), params=params)
             except HubClientError as error:
                 logger.warning("resubscribing to %s failed: %s", topic, error)
                 if not isinstance(error, (RequestTimeout, Unavailable)):

@@ -1,4 +1,4 @@
-"""One client connection: who it is, what it follows, and its limits."""
+"""One client connection: who it is, what it follows (its subscriptions), and its limits."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ class Connection:
     cursors: dict[str, int] = field(default_factory=dict)
     #: Live events held per topic while a backlog for it is being sent.
     catching_up: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The subscription of each topic whose kind takes parameters or has a view
+    #: (see :mod:`hub.views`); written by :mod:`hub.streams` only.
+    views: dict[str, Subscription] = field(default_factory=dict)
     expiry_task: asyncio.Task[None] | None = None
     #: Why the connection ended, once it has: ``client`` (a clean disconnect by
     #: the client), ``server``, or ``lost`` (transport closed or ping timeout:
@@ -44,3 +47,27 @@ class Connection:
     @property
     def inbox(self) -> str:
         return f"user:{self.principal.user}"
+
+
+@dataclass(frozen=True, eq=False)
+class Subscription:
+    """One connection's subscription to one topic, as a topic kind's callables see it.
+
+    ``params`` is what the kind's ``params`` validator made of the ``subscribe``
+    request's extra keys (``None`` for a kind without one). Subscribing again to
+    the same topic replaces the subscription, so a kind never sees two for one
+    connection and topic.
+    """
+
+    connection: Connection
+    topic: str
+    key: str
+    params: Any = None
+
+    @property
+    def principal(self) -> Principal:
+        return self.connection.principal
+
+    @property
+    def user(self) -> str:
+        return self.connection.principal.user

@@ -34,9 +34,12 @@ from socketio import packet
 from . import fastpath
 from ._compat import engineio as compat_engineio
 from ._compat.fastpath import FastWriter, install, writer_of
+from .envelope import Envelope
 from .streams import admit_live
+from .views import SAME, Form, view_of, wire_form
 
 if TYPE_CHECKING:
+    from .topics import TopicKind
     from .types import CoreHub as Hub
 
 
@@ -47,6 +50,12 @@ def encode_event(server: Any, event: str, payload: Any, namespace: str = "/") ->
     if not isinstance(encoded, list):
         encoded = [encoded]
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in encoded]
+
+
+def _own_binary_packets(packets: list[eio_packet.Packet]) -> list[eio_packet.Packet]:
+    """``packets`` with fresh attachment packets: python-engineio caches a packet's encoding, and an
+    attachment is encoded differently for long-polling (base64) and a websocket (raw bytes)."""
+    return [packets[0], *(eio_packet.Packet(eio_packet.MESSAGE, pkt.data) for pkt in packets[1:])]
 
 
 logger = logging.getLogger("hub.delivery")
@@ -101,21 +110,22 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         if namespace not in self.rooms:
             return
         skip = set(skip_sid if isinstance(skip_sid, list) else [skip_sid])
-        packets = encode_event(self.server, event, data, namespace)
-        frame: bytes | None = None
-        started_at = 0.0
-        if self.flusher is not None and len(packets) == 1 and isinstance(packets[0].data, str):
-            # The same bytes for every websocket recipient, built once.
-            frame = fastpath.text_frame(packets[0].encode().encode())
-            started_at = asyncio.get_running_loop().time()
-        eio = self.server.eio
         seq = data.get("seq")
         topic = data.get("topic")
         # A durable event sent to its own topic is gated per connection (seq cursors).
         gated_topic: str | None = None
         gated_seq = 0
-        if isinstance(seq, int) and isinstance(topic, str) and room == topic:
-            gated_topic, gated_seq = topic, seq
+        if isinstance(topic, str) and room == topic:
+            kind = self.hub.topics.kind_of(topic)
+            if kind is not None and kind.view is not None:
+                await self._emit_viewed(kind, data, namespace, room, skip, seq if isinstance(seq, int) else None)
+                return
+            if isinstance(seq, int):
+                gated_topic, gated_seq = topic, seq
+        packets, frame = self._encode(event, data, namespace)
+        binary = len(packets) > 1
+        started_at = asyncio.get_running_loop().time() if frame is not None else 0.0
+        eio = self.server.eio
         connections = self.hub.connections
         delivered = queued = 0
         # get_participants iterates over a copy, so awaiting a write inside the loop is safe.
@@ -132,12 +142,75 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                     writer.push(frame)
                     delivered += 1
                     continue
-            await self.write(eio_sid, packets)
+            await self.write(eio_sid, _own_binary_packets(packets) if binary else packets)
             delivered += 1
             queued += 1
+        self._delivered(frame, started_at, delivered, queued)
+
+    async def _emit_viewed(
+        self, kind: TopicKind, data: dict[str, Any], namespace: str, room: str, skip: set[Any], seq: int | None,
+    ) -> None:
+        """An event of a kind with a view: each recipient gets its form, each distinct form encoded once."""
+        assert self.hub is not None
+        started_at = asyncio.get_running_loop().time()
+        envelope = Envelope.from_dict(data)
+        eio = self.server.eio
+        connections = self.hub.connections
+        # The encoded forms of this event, by form key (SAME: the event as published).
+        encoded: dict[Any, tuple[list[eio_packet.Packet], bytes | None] | None] = {}
+        any_frame = False
+        delivered = queued = 0
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            connection = connections.get(sid)
+            if connection is None:
+                continue
+            if seq is not None and not admit_live(connection, room, seq, data):
+                continue  # held raw while catching up: the backlog's view renders it
+            result = view_of(kind, connection.views.get(room), envelope)
+            if result is None:
+                continue
+            form_key: Any = result.key if isinstance(result, Form) else SAME
+            if form_key not in encoded:
+                wire = wire_form(data, result) if isinstance(result, Form) else data
+                encoded[form_key] = None if wire is None else self._encode(wire["type"], wire, namespace)
+            form = encoded[form_key]
+            if form is None:
+                continue
+            packets, frame = form
+            if frame is not None:
+                any_frame = True
+                writer = writer_of(eio, eio_sid)
+                if writer is not None:
+                    writer.push(frame)
+                    delivered += 1
+                    continue
+            await self.write(eio_sid, _own_binary_packets(packets) if len(packets) > 1 else packets)
+            delivered += 1
+            queued += 1
+        self._delivered(b"" if any_frame else None, started_at, delivered, queued)
+
+    def _encode(self, event: str, data: dict[str, Any], namespace: str) -> tuple[list[eio_packet.Packet], bytes | None]:
+        """The event's Engine.IO packets and, with the fast path on, its websocket frames: built once."""
+        packets = encode_event(self.server, event, data, namespace)
+        if self.hub is not None:
+            self.hub.metrics.encodings.inc()
+        if self.flusher is None:
+            return packets, None
+        # The same bytes for every websocket recipient: the text frame, then one
+        # binary frame per attachment (a binary event), as python-engineio writes them.
+        frames = [
+            fastpath.text_frame(encoded.encode()) if isinstance(encoded := pkt.encode(), str)
+            else fastpath.binary_frame(encoded)
+            for pkt in packets
+        ]
+        return packets, frames[0] if len(frames) == 1 else b"".join(frames)
+
+    def _delivered(self, frame: bytes | None, started_at: float, delivered: int, queued: int) -> None:
         if frame is not None and self.flusher is not None:
             self.flusher.event(started_at)
-        if delivered:
+        if delivered and self.hub is not None:
             # The admin console's deliveries/s.
             self.hub.metrics.deliveries.inc(delivered)
             if delivered > queued:

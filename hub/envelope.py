@@ -86,6 +86,30 @@ def validate_data(data: Any) -> dict[str, Any]:
     return data
 
 
+def contains_bytes(value: Any) -> bool:
+    """Whether ``value`` holds bytes anywhere (in dicts, lists and tuples): a binary event's data."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, dict):
+        return any(contains_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_bytes(item) for item in value)
+    return False
+
+
+def check_storable(kind: str, data: dict[str, Any]) -> None:
+    """Refuse bytes in the data of a durable event: the log stores JSON, and bytes have no JSON form.
+
+    Binary payloads (Socket.IO attachments) travel on ephemeral kinds; a plugin
+    that needs their history keeps it itself (a collaborative document keeps its state).
+    """
+    if contains_bytes(data):
+        raise InvalidMessage(
+            f"Topics of kind {kind!r} are durable and stored as JSON: their events' data cannot hold bytes "
+            "(publish binary data on an ephemeral kind, or encode it as text)."
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One event: ``{"v", "id", "type", "topic", "seq", "ts", "data", "meta"}``."""

@@ -23,7 +23,7 @@ from .config import Settings
 from .connection import Connection
 from .contributions import plugin_config, plugin_requests, register_topic_kinds
 from .database import Database
-from .envelope import Envelope
+from .envelope import Envelope, check_storable
 from .errors import HubError, Unavailable
 from .eventlog import EventLog
 from .hookcalls import settle
@@ -202,6 +202,7 @@ class Hub:
             data = dict(data)
         envelope = Envelope.build(topic, type, data, id=id, meta=full_meta)
         if kind.durable:
+            check_storable(kind.name, envelope.data)
             appended = await self.log.append(envelope, inbox_user=key if kind.inbox else None, fresh_id=id is None)
             envelope = appended.envelope
             if not appended.created:

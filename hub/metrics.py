@@ -55,6 +55,11 @@ class HubMetrics:
             "Deliveries written straight to a websocket's transport (the websocket fast path).",
             registry=self.registry,
         )
+        self.encodings = Counter(
+            "hub_event_encodings_total",
+            "Events encoded for delivery: once per event and form (see hub.views), however many recipients.",
+            registry=self.registry,
+        )
         self.optimisations = Gauge(
             "hub_optimisation_enabled",
             "1 while an optimisation that leans on a library's internals is on, 0 when its check failed "

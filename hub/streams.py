@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .connection import Subscription
 from .errors import Forbidden, HubError
 from .hookcalls import settle
-from .utils import await_me_maybe
+from .views import has_views, parse_params, render
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -46,14 +47,53 @@ class Streams:
         connection.subscriptions.add(inbox)
 
     async def subscribe(self, request: ClientRequest, topic: str, since: int | None) -> dict[str, Any]:
-        """Subscribe a connection (policy checked); the ``subscribe`` reply."""
+        """Subscribe a connection (params validated, policies checked); the ``subscribe`` reply.
+
+        The request's keys besides ``topic`` and ``since`` are the kind's
+        parameters (:func:`hub.views.parse_params`). Subscribing again to a
+        topic of a kind with params or a view replaces that connection's
+        subscription, and the reply's ``replaced`` says so.
+        """
         hub, connection = self.hub, request.connection
-        kind = await hub.topics.check_subscribe(connection.principal, topic)
+        kind, key = hub.topics.resolve(topic)
+        subscription = Subscription(connection, topic, key, parse_params(kind, request.payload))
+        await hub.topics.check_subscription(kind, subscription)
         verdicts = await settle(hub.pm.hook.hub_authorize_subscribe(hub=hub, connection=connection, topic=topic))
         if any(verdict is False for verdict in verdicts):
             raise Forbidden(f"You may not subscribe to {topic}.")
         reply: dict[str, Any] = {"topic": topic, "seq": 0, "recovered": False}
-        if kind.durable and since is not None:
+        viewed = has_views(kind)
+        previous = connection.views.get(topic)
+        if viewed:
+            # Before joining and before reading the log: live events and the backlog
+            # alike go through the new view from here on.
+            reply["replaced"] = topic in connection.subscriptions
+            connection.views[topic] = subscription
+        try:
+            await self._join(request, kind.durable, kind.inbox, topic, since, reply)
+            snapshot = await hub.topics.snapshot(kind, subscription)
+            if snapshot is not None:
+                reply["snapshot"] = snapshot
+            await settle(hub.pm.hook.hub_subscribe(hub=hub, connection=connection, topic=topic))
+        except BaseException:
+            if since is not None:
+                connection.catching_up.pop(topic, None)
+            if viewed:
+                # The view in force stays the one a completed subscribe set (none: nothing reaches it).
+                if previous is not None:
+                    connection.views[topic] = previous
+                else:
+                    connection.views.pop(topic, None)
+            raise
+        return reply
+
+    async def _join(
+        self, request: ClientRequest, durable: bool, inbox: bool, topic: str, since: int | None,
+        reply: dict[str, Any],
+    ) -> None:
+        """Enter the topic's room; for ``since``, queue the backlog to follow the reply."""
+        hub, connection = self.hub, request.connection
+        if durable and since is not None:
             # Join first and hold live events, then read the log: every event is
             # either in the backlog or held (or both, and then sent once).
             connection.catching_up[topic] = []
@@ -76,25 +116,14 @@ class Streams:
                 await self.catch_up(connection, topic, events)
 
             request.then(send_backlog)
-        else:
-            await hub.sio.enter_room(connection.id, topic)
-            connection.subscriptions.add(topic)
-            if kind.durable:
-                reply["seq"] = await hub.log.latest_seq(topic)
-                if not kind.inbox and topic not in connection.catching_up:
-                    # Only events newer than the reply's seq are news to this subscriber.
-                    connection.cursors[topic] = max(connection.cursors.get(topic, 0), reply["seq"])
-        try:
-            if kind.snapshot is not None:
-                snapshot = await await_me_maybe(kind.snapshot(connection.principal, topic))
-                if snapshot is not None:
-                    reply["snapshot"] = snapshot
-            await settle(hub.pm.hook.hub_subscribe(hub=hub, connection=connection, topic=topic))
-        except BaseException:
-            if since is not None:
-                connection.catching_up.pop(topic, None)
-            raise
-        return reply
+            return
+        await hub.sio.enter_room(connection.id, topic)
+        connection.subscriptions.add(topic)
+        if durable:
+            reply["seq"] = await hub.log.latest_seq(topic)
+            if not inbox and topic not in connection.catching_up:
+                # Only events newer than the reply's seq are news to this subscriber.
+                connection.cursors[topic] = max(connection.cursors.get(topic, 0), reply["seq"])
 
     async def unsubscribe(self, connection: Connection, topic: str) -> None:
         hub = self.hub
@@ -104,6 +133,7 @@ class Streams:
         await hub.sio.leave_room(connection.id, topic)
         connection.cursors.pop(topic, None)
         connection.catching_up.pop(topic, None)
+        connection.views.pop(topic, None)
         if topic in connection.subscriptions:
             connection.subscriptions.discard(topic)
             await settle(hub.pm.hook.hub_unsubscribe(hub=hub, connection=connection, topic=topic))
@@ -126,7 +156,14 @@ class Streams:
         topic, seq = data["topic"], data["seq"]
         if seq <= connection.cursors.get(topic, 0):
             return
+        # The cursor moves past an event the view skips too: `since` resumes after it.
         connection.cursors[topic] = seq
+        kind = self.hub.topics.kind_of(topic)
+        if kind is not None and kind.view is not None:
+            viewed = render(kind, connection.views.get(topic), data)
+            if viewed is None:
+                return
+            data = viewed
         await self.hub.sio.emit(data["type"], data, to=connection.id)
 
     async def recover(self) -> int:

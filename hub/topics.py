@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .auth import Principal
+from .connection import Subscription
 from .errors import Forbidden, InvalidTopic, UnknownTopic
 from .utils import await_me_maybe
+from .views import ParamsParser, View
 
 TOPIC_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.@:-]{1,200}$")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -23,6 +25,10 @@ KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 Policy = Callable[[Principal, str], "bool | Awaitable[bool]"]
 #: ``snapshot(principal, topic) -> value``, sync or async; ``None`` means no snapshot.
 SnapshotProvider = Callable[[Principal, str], Any]
+#: ``can_subscribe_with(subscription) -> bool``, sync or async: a policy that sees the subscription's params.
+SubscriptionPolicy = Callable[[Subscription], "bool | Awaitable[bool]"]
+#: ``snapshot_for(subscription) -> value``, sync or async: a snapshot of the subscription's view.
+SubscriptionSnapshot = Callable[[Subscription], Any]
 
 
 def anyone(principal: Principal, key: str) -> bool:
@@ -65,6 +71,14 @@ class TopicKind:
     ``can_subscribe`` and ``can_publish`` receive the principal and the key (the
     part after the colon). ``durable`` events are stored, numbered and
     replayable; ``inbox`` events also stay queued for the key's user until acknowledged.
+
+    Subscription parameters and views (:mod:`hub.views`): ``params`` validates
+    the ``subscribe`` request's extra keys into :attr:`Subscription.params` (a
+    kind without it refuses extra keys); ``can_subscribe_with`` is a policy that
+    sees the whole :class:`Subscription` (checked after ``can_subscribe``);
+    ``snapshot_for`` is the snapshot of one subscription (instead of
+    ``snapshot``); ``view`` decides per subscription whether and in which form
+    each event reaches it.
     """
 
     name: str
@@ -75,10 +89,19 @@ class TopicKind:
     retention: Retention = field(default_factory=Retention)
     snapshot: SnapshotProvider | None = None
     description: str = ""
+    params: ParamsParser | None = None
+    can_subscribe_with: SubscriptionPolicy | None = None
+    snapshot_for: SubscriptionSnapshot | None = None
+    view: View | None = None
 
     def __post_init__(self) -> None:
         if not KIND_PATTERN.match(self.name):
             raise ValueError(f"topic kind {self.name!r} must match {KIND_PATTERN.pattern}")
+        if self.snapshot is not None and self.snapshot_for is not None:
+            raise ValueError(f"topic kind {self.name!r}: give 'snapshot' or 'snapshot_for', not both")
+        if self.inbox and (self.params is not None or self.view is not None):
+            # Every connection joins its inbox on connect, without a subscribe to carry params.
+            raise ValueError(f"topic kind {self.name!r}: an inbox kind cannot take params or have a view")
 
 
 def split_topic(topic: Any) -> tuple[str, str]:
@@ -112,6 +135,10 @@ class TopicRegistry:
             raise UnknownTopic(f"No topic kind {kind_name!r} is registered.")
         return kind, key
 
+    def kind_of(self, topic: str) -> TopicKind | None:
+        """The registered kind of ``topic``, unchecked (delivery asks once per event: no pattern match)."""
+        return self._kinds.get(topic.partition(":")[0])
+
     def owner(self, kind_name: str) -> str:
         return self._owners[kind_name]
 
@@ -126,6 +153,22 @@ class TopicRegistry:
         if not await await_me_maybe(kind.can_subscribe(principal, key)):
             raise Forbidden(f"You may not subscribe to {topic}.")
         return kind
+
+    async def check_subscription(self, kind: TopicKind, subscription: Subscription) -> None:
+        """``kind``'s policies for ``subscription``: ``can_subscribe``, then ``can_subscribe_with``."""
+        allowed = await await_me_maybe(kind.can_subscribe(subscription.principal, subscription.key))
+        if allowed and kind.can_subscribe_with is not None:
+            allowed = await await_me_maybe(kind.can_subscribe_with(subscription))
+        if not allowed:
+            raise Forbidden(f"You may not subscribe to {subscription.topic}.")
+
+    async def snapshot(self, kind: TopicKind, subscription: Subscription) -> Any:
+        """The snapshot a new subscription gets, or ``None``."""
+        if kind.snapshot_for is not None:
+            return await await_me_maybe(kind.snapshot_for(subscription))
+        if kind.snapshot is not None:
+            return await await_me_maybe(kind.snapshot(subscription.principal, subscription.topic))
+        return None
 
     async def check_client_publish(self, principal: Principal, topic: Any) -> TopicKind:
         kind, key = self.resolve(topic)

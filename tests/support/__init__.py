@@ -11,8 +11,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def plugin_site(target: Path, module: str, name: str) -> Path:
+def plugin_site(target: Path, module: str, name: str, attr: str | None = None) -> Path:
     """A directory that, on a hub's PYTHONPATH, installs plugin ``name`` from ``module``.
+
+    ``attr`` names a class plugin in the module (the entry point ``module:attr``).
 
     It holds the module and a minimal ``.dist-info`` with its entry point,
     which is all importlib.metadata needs to discover it: the same discovery
@@ -23,7 +25,8 @@ def plugin_site(target: Path, module: str, name: str) -> Path:
     info = target / f"{module}-0.1.dist-info"
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[hub.plugins]\n{name} = {module}\n")
+    target_name = f"{module}:{attr}" if attr else module
+    (info / "entry_points.txt").write_text(f"[hub.plugins]\n{name} = {target_name}\n")
     return target
 
 
