@@ -57,6 +57,12 @@ class InvalidMessage(HubError):
     code, status, default_message = "invalid_message", 400, "The message is not valid."
 
 
+class UnsupportedMediaType(InvalidMessage):
+    """A body in a media type the route does not read: ``invalid_message``, with HTTP status 415."""
+
+    status, default_message = 415, "The body's content type is not accepted."
+
+
 class TooLarge(HubError):
     code, status, default_message = "too_large", 413, "The message is too large."
 
