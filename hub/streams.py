@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import Forbidden, HubError
 from .hookcalls import settle
+from .limits import check_subscription_cap
 from .utils import await_me_maybe
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Streams:
     async def subscribe(self, request: ClientRequest, topic: str, since: int | None) -> dict[str, Any]:
         """Subscribe a connection (policy checked); the ``subscribe`` reply."""
         hub, connection = self.hub, request.connection
+        check_subscription_cap(connection, topic, hub.settings)
         kind = await hub.topics.check_subscribe(connection.principal, topic)
         verdicts = await settle(hub.pm.hook.hub_authorize_subscribe(hub=hub, connection=connection, topic=topic))
         if any(verdict is False for verdict in verdicts):
