@@ -13,7 +13,8 @@ from .database import Database, WriteBatcher
 from .envelope import Envelope
 from .errors import (
     AuthExpired, AuthInvalid, AuthRequired, Conflict, Forbidden, HubError, InternalError,
-    InvalidMessage, InvalidTopic, NotFound, RateLimited, TooLarge, Unavailable, UnknownTopic,
+    InvalidMessage, InvalidTopic, LimitExceeded, NotFound, RateLimited, TooLarge, Unavailable, UnknownTopic,
+    UnsupportedMediaType,
 )
 from .hookcalls import Contribution, PluginError
 from .hookspecs import hookimpl
@@ -37,9 +38,9 @@ from .services import ServiceError, Services  # noqa: E402
 
 __all__ = [
     "AuthExpired", "AuthInvalid", "AuthRequired", "ClientRequest", "Conflict", "Connection", "Contribution",
-    "Envelope", "Forbidden", "Hub", "HubError", "InternalError", "InvalidMessage", "InvalidTopic", "NotFound",
+    "Envelope", "Forbidden", "Hub", "HubError", "InternalError", "InvalidMessage", "InvalidTopic", "LimitExceeded", "NotFound",
     "PluginError", "Policy", "Principal", "RateLimited", "RequestHandler", "Retention", "SnapshotProvider",
-    "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "__version__",
+    "TooLarge", "TopicKind", "Unavailable", "UnknownTopic", "UnsupportedMediaType", "__version__",
     "anyone", "hookimpl", "nobody", "owner_or_admin", "with_roles",
     "Database", "JSONResponse", "Settings", "WriteBatcher", "describe", "read_json", "utc_timestamp",
     "ConsolePanel", "MetricError", "MetricFamily", "MetricSample",

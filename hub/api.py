@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import ADMIN, SERVICE
-from .errors import InvalidMessage, TooLarge
+from .errors import InvalidMessage, TooLarge, UnsupportedMediaType
 from .jsoncodec import JSONDecodeError, decode_json, encode_json
 from .types import Hub
 from .openapi import describe
@@ -23,10 +23,19 @@ class JSONResponse(Response):
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object body; ``too_large`` past ``limit`` bytes, ``invalid_message`` if not JSON."""
+    """The request's JSON object body.
+
+    ``too_large`` (413) past ``limit`` bytes; ``invalid_message`` with status 415
+    unless the body is declared ``application/json`` (parameters such as
+    ``charset`` allowed); ``invalid_message`` (400) if it is not a JSON object.
+    Every JSON route of the core and of the plugins reads its body here, so
+    they all answer alike.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"Bodies are limited to {limit} bytes.")
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise UnsupportedMediaType("The body must be sent as application/json.")
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -39,6 +48,11 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidMessage("The body must be a JSON object.")
     return payload
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header says JSON: ``application/json``, with any parameters."""
+    return (content_type or "").partition(";")[0].strip().lower() == "application/json"
 
 
 PUBLISH_BODY = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, default_plugins
 from .admin import admin_routes
 from .api import JSONResponse, core_routes
 from .config import Settings, load_settings
 from .console import console_routes
-from .errors import HubError, error_body
+from .database import unavailable_reason
+from .errors import HubError, Unavailable, error_body
 from .eventlog import open_event_log
 from .hub import Hub
 from .openapi import build_openapi
@@ -87,6 +89,11 @@ def create_app(settings: Settings | None = None) -> HubApp:
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
 
     async def unexpected_error(request: Request, exc: Exception) -> Response:
+        reason = unavailable_reason(exc)
+        if reason is not None:
+            # The database's state, not a bug: 503 `unavailable`, which a client retries.
+            logger.warning("%s %s: the database is %s (%s)", request.method, request.url.path, reason, exc)
+            return await hub_error(request, Unavailable(f"The database is {reason}; retry shortly."))
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         hub.metrics.http_errors.labels("internal").inc()
         return JSONResponse(error_body(exc), status_code=500)
@@ -102,12 +109,47 @@ def create_app(settings: Settings | None = None) -> HubApp:
                 allow_origins=sorted(origins.allowed),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["authorization", "content-type"],
-            )
+            ),
+            Middleware(AnswerUnexpectedErrors, handler=unexpected_error),
         ],
     )
     app = HubApp(hub.sio, other_asgi_app=starlette, socketio_path="socket.io")
     app.hub = hub
     return app
+
+
+class AnswerUnexpectedErrors:
+    """Answers an unexpected exception of an HTTP route with ``handler``'s response, and no more.
+
+    Starlette's handler for ``Exception`` runs in its outermost middleware, which
+    sends the response and then raises the exception again, so that uvicorn logs
+    it and closes the keep-alive connection: the client's next request on it is
+    reset. Answered here, inside, the connection stays open. An exception after
+    the response started is left to propagate (there is nothing left to answer).
+    """
+
+    def __init__(self, app: ASGIApp, handler: Callable[[Request, Exception], Awaitable[Response]]) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            response = await self.handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 def _is_contract_route(route: BaseRoute) -> bool:

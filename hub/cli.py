@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from .config import ConfigError, Settings, load_settings, settings_reference
+from .config import (
+    ConfigError, Settings, dev_address_refusal, dev_address_warning, load_settings, settings_reference,
+)
 from .plugins import PluginError
 
 
@@ -49,6 +51,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
 
     settings = _settings(ctx, host=host, port=port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    refusal = dev_address_refusal(settings)
+    if refusal is not None:
+        raise click.ClickException(refusal)
+    warning = dev_address_warning(settings)
+    if warning is not None:
+        # Loud on purpose: on the terminal and in the log, whatever the log level.
+        click.echo(f"hub: {warning}", err=True)
+        logging.getLogger("hub").critical(warning)
     if workers > 1:
         from .workers import supervise
 

@@ -8,6 +8,7 @@ file and ``HUB_PLUGIN_<PLUGIN>_<KEY>`` in the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -37,7 +38,9 @@ class Settings:
     dev: bool = _setting(
         False,
         "Development mode: a generated secret kept in the data directory, localhost origins "
-        "allowed, `hub token` works. On by default when no key or secret is configured.",
+        "allowed, `hub token` works. On by default when no key or secret is configured, and then "
+        "`hub serve` listens on a loopback address only; set it to 1 to serve development mode on "
+        "another address anyway (warned about loudly at start-up).",
         "bool",
     )
     data_dir: str = _setting("./hub-data", "Directory for the SQLite file, uploads and the dev secret.")
@@ -97,8 +100,18 @@ class Settings:
     broker_probe_interval: float = _setting(
         1.0, "Seconds between two round trips through Redis that check the broker (with HUB_REDIS_URL).", "float"
     )
+    max_subscriptions: int = _setting(
+        1000, "Topics one connection may follow at once, its own inbox not counted; past it a subscribe is "
+        "`limit_exceeded`. 0: no cap.", "int"
+    )
+    max_connections_per_user: int = _setting(
+        100, "Connections one user may hold at once on this process (role `service` exempt); past it the "
+        "handshake is refused with `limit_exceeded`. 0: no cap.", "int"
+    )
     plugin_sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     generated_secret: bool = False
+    #: Development mode was asked for (``HUB_DEV=1``, the file or a flag), not fallen back to for want of a key.
+    dev_requested: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -191,6 +204,7 @@ def load_settings(
     file_plugins = file_values.get("plugins", {})
     # `plugins = [...]` (the enabled list) instead of `[plugins.<name>]` tables: no sections.
     values["plugin_sections"] = _plugin_sections(file_plugins if isinstance(file_plugins, Mapping) else {}, environ)
+    values["dev_requested"] = bool(values.get("dev", False))
     settings = Settings(**values)
     return _with_dev_defaults(settings)
 
@@ -202,6 +216,47 @@ def _with_dev_defaults(settings: Settings) -> Settings:
         return settings
     secret = settings.jwt_secret or dev_secret(settings.data_dir)
     return _replace(settings, dev=True, jwt_secret=secret, generated_secret=not settings.jwt_secret)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:  # a host name, or "" (every interface): not known to be loopback
+        return False
+
+
+def dev_address_refusal(settings: Settings) -> str | None:
+    """Why ``hub serve`` must not start on ``settings.host``, or ``None`` when it may.
+
+    Development mode mints admin tokens for loopback clients (``/api/dev/token``)
+    and signs them with a secret it generated itself. Behind a reverse proxy on the
+    same machine every visitor looks like a loopback client, so on an address other
+    machines reach, development mode is refused unless it was asked for by name.
+    """
+    if not settings.dev or settings.dev_requested or is_loopback_host(settings.host):
+        return None
+    return (
+        f"refusing to start in development mode on {settings.host!r}, an address other machines can reach: "
+        "no HUB_JWT_SECRET, HUB_JWT_PUBLIC_KEY_FILE or HUB_JWT_JWKS_FILE is configured, so the hub would "
+        "sign tokens with a generated secret and give admin tokens to any client that looks local. "
+        "Configure a secret (export HUB_JWT_SECRET=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\") "
+        "or a public key, or listen on 127.0.0.1, or set HUB_DEV=1 to run development mode on this address anyway."
+    )
+
+
+def dev_address_warning(settings: Settings) -> str | None:
+    """The start-up warning of development mode asked for (``HUB_DEV=1``) on a non-loopback address."""
+    if not settings.dev or is_loopback_host(settings.host):
+        return None
+    return (
+        f"WARNING: DEVELOPMENT MODE ON {settings.host!r}, AN ADDRESS OTHER MACHINES CAN REACH (HUB_DEV=1). "
+        "Clients that look local (including every visitor behind a reverse proxy on this machine that "
+        "does not set X-Forwarded-For) can mint admin tokens at /api/dev/token. "
+        "Do not run this in production: configure HUB_JWT_SECRET or a public key and unset HUB_DEV."
+    )
 
 
 def dev_secret(data_dir: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -27,7 +28,49 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Item = TypeVar("Item")
 
-__all__ = ["Database", "WriteBatcher"]
+__all__ = ["Database", "WriteBatcher", "unavailable_reason"]
+
+#: SQLSTATEs of a database that cannot take writes now: read-only transaction, a hot standby.
+READ_ONLY_SQLSTATES = {"25006"}
+#: SQLSTATE classes and codes of a lost or refused connection: 08 (connection exception),
+#: 57P01-57P03 (terminated by an administrator, crash shutdown, cannot connect now), 53300 (too many connections).
+DOWN_SQLSTATE_CLASSES = ("08",)
+DOWN_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+#: A write committed this recently proves the store takes writes: health does not probe again.
+PROBE_SKIP_SECONDS = 1.0
+#: The statement the write probe runs: an UPDATE that touches no row, so it writes nothing and
+#: holds no lock on PostgreSQL, yet a read-only database refuses it as it refuses every write.
+WRITE_PROBE = "UPDATE hub_topic_seqs SET latest_seq = latest_seq WHERE 1 = 0"
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """``"read-only"`` or ``"down"`` when ``exc`` says the database cannot take the work now; else ``None``.
+
+    Such an error is the store's state, not the request's fault: callers answer
+    ``unavailable`` (503, worth a retry) instead of ``internal``. Read by duck
+    typing through the exception chain (SQLAlchemy's wrapper, the driver's error),
+    so that ``import hub`` needs no SQLAlchemy.
+    """
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        sqlstate = str(getattr(error, "sqlstate", "") or getattr(error, "pgcode", "") or "")
+        text = str(error).lower()
+        if sqlstate in READ_ONLY_SQLSTATES or "readonly database" in text or "read-only transaction" in text:
+            return "read-only"
+        if sqlstate in DOWN_SQLSTATES or sqlstate.startswith(DOWN_SQLSTATE_CLASSES):
+            return "down"
+        if getattr(error, "connection_invalidated", False) or isinstance(error, (ConnectionError, TimeoutError)):
+            return "down"
+        name = type(error).__name__
+        # asyncpg's ConnectionDoesNotExistError, InterfaceError (connection closed); SQLAlchemy's pool timeout.
+        if name in {"ConnectionDoesNotExistError", "InterfaceError", "InternalClientError"} or (
+            name == "TimeoutError" and "queuepool" in text
+        ) or "database is locked" in text or "disk i/o error" in text:
+            return "down"
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return None
 
 
 class Database:
@@ -57,6 +100,8 @@ class Database:
         self._writer = asyncio.Lock()
         self._holder: asyncio.Task[object] | None = None
         self._waiting = 0
+        #: ``time.monotonic()`` of the last committed write transaction (0: none yet).
+        self.last_commit = 0.0
 
     @property
     def engine(self) -> AsyncEngine:
@@ -101,6 +146,7 @@ class Database:
         if not self.single_writer:
             async with engine.begin() as connection:
                 yield connection
+            self.last_commit = time.monotonic()
             return
         task = asyncio.current_task()
         self.check_not_writing()
@@ -113,9 +159,36 @@ class Database:
         try:
             async with engine.begin() as connection:
                 yield connection
+            self.last_commit = time.monotonic()
         finally:
             self._holder = None
             self._writer.release()
+
+    async def probe_write(self) -> str:
+        """Whether the database takes writes now: ``"ok"``, ``"read-only"`` or ``"down"`` (for health).
+
+        A real write statement, refused by a read-only database as any write is, that
+        changes nothing (:data:`WRITE_PROBE`); skipped when a write committed within
+        :data:`PROBE_SKIP_SECONDS`, so a busy hub's health check costs nothing. On
+        SQLite it takes its turn at the one writer like every write.
+        """
+        if time.monotonic() - self.last_commit < PROBE_SKIP_SECONDS:
+            return "ok"
+        from sqlalchemy import text
+
+        try:
+            if self.single_writer:
+                async with self.write() as connection:
+                    await connection.execute(text(WRITE_PROBE))
+            else:
+                # Rolled back at the end of the block: nothing to commit, and no transaction id spent.
+                async with self.engine.connect() as connection:
+                    await connection.execute(text(WRITE_PROBE))
+        except Exception as exc:  # health answers with a reason rather than raising
+            reason = unavailable_reason(exc)
+            log.warning("database write probe failed: %s", exc)
+            return reason or f"error: {type(exc).__name__}"
+        return "ok"
 
     async def run_write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``await fn(connection)`` in one write transaction (see :meth:`write`); its result."""

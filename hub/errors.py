@@ -57,12 +57,28 @@ class InvalidMessage(HubError):
     code, status, default_message = "invalid_message", 400, "The message is not valid."
 
 
+class UnsupportedMediaType(InvalidMessage):
+    """A body in a media type the route does not read: ``invalid_message``, with HTTP status 415."""
+
+    status, default_message = 415, "The body's content type is not accepted."
+
+
 class TooLarge(HubError):
     code, status, default_message = "too_large", 413, "The message is too large."
 
 
 class RateLimited(HubError):
     code, status, default_message = "rate_limited", 429, "Too many requests."
+
+
+class LimitExceeded(HubError):
+    """A cap on what one connection or user holds was reached (subscriptions, connections).
+
+    HTTP 429, like ``rate_limited``: the request is refused for quantity, not for who
+    asks (403), and succeeds once the client holds less.
+    """
+
+    code, status, default_message = "limit_exceeded", 429, "A limit was reached."
 
 
 class NotFound(HubError):
@@ -86,7 +102,7 @@ ERRORS: dict[str, type[HubError]] = {
     cls.code: cls
     for cls in (
         AuthRequired, AuthInvalid, AuthExpired, Forbidden, InvalidTopic, UnknownTopic,
-        InvalidMessage, TooLarge, RateLimited, NotFound, Conflict, Unavailable, InternalError,
+        InvalidMessage, TooLarge, RateLimited, LimitExceeded, NotFound, Conflict, Unavailable, InternalError,
     )
 }
 ERROR_CODES: tuple[str, ...] = tuple(ERRORS)

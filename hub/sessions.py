@@ -13,6 +13,7 @@ from .connection import Connection
 from .envelope import Envelope, utc_timestamp
 from .errors import AuthExpired, Forbidden
 from .hookcalls import settle
+from .limits import UserConnections
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class Sessions:
         #: The next expiry step of each connection: one timer handle, not a sleeping task
         #: per connection (a task and its coroutine frame cost kilobytes per connection).
         self._expiry: dict[str, asyncio.TimerHandle] = {}
+        #: Connections per user in this process (``HUB_MAX_CONNECTIONS_PER_USER``).
+        self.per_user = UserConnections(self.settings.max_connections_per_user)
 
     async def authenticate(self, request: HTTPConnection, roles: tuple[str, ...] = ()) -> Principal:
         """The principal of an HTTP request's bearer token; ``roles`` (any of) may be required."""
@@ -47,6 +50,7 @@ class Sessions:
         """Verify a handshake; the new connection, or a ``HubError`` to refuse it."""
         token = token_from_handshake(auth, environ)
         principal = self.verifier.verify(token)
+        self.per_user.admit(sid, principal)
         connection = Connection(
             id=sid,
             principal=principal,
@@ -86,6 +90,7 @@ class Sessions:
         if connection is None:
             return
         connection.disconnect_reason = reason
+        self.per_user.release(sid)
         self.hub.metrics.disconnects.labels(reason).inc()
         self._cancel_expiry(sid)
         self.hub.metrics.connections.set(len(self.connections))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .connection import Subscription
 from .errors import Forbidden, HubError
 from .hookcalls import settle
+from .limits import check_subscription_cap
 from .views import has_views, parse_params, render
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Streams:
         """
         hub, connection = self.hub, request.connection
         kind, key = hub.topics.resolve(topic)
+        check_subscription_cap(connection, topic, hub.settings)
         subscription = Subscription(connection, topic, key, parse_params(kind, request.payload))
         await hub.topics.check_subscription(kind, subscription)
         verdicts = await settle(hub.pm.hook.hub_authorize_subscribe(hub=hub, connection=connection, topic=topic))

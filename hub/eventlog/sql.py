@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import db
-from ..database import Database
+from ..database import Database, unavailable_reason
+from ..errors import Unavailable
 from ..jsoncodec import dumps as _dumps
 from ..jsoncodec import loads as _decode
 from ..envelope import Envelope
@@ -110,12 +111,9 @@ class SqlEventLog(EventLog):
         await self.database.close()
 
     async def health(self) -> str:
-        try:
-            async with self.database.read() as connection:
-                await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # health answers with a reason rather than raising
-            return f"unavailable: {type(exc).__name__}"
-        return "ok"
+        """``"ok"``, ``"read-only"`` or ``"down"``: a write probe, since a database that answers
+        ``SELECT 1`` may still refuse every publish."""
+        return await self.database.probe_write()
 
     # -- appends --------------------------------------------------------------
 
@@ -191,6 +189,15 @@ class SqlEventLog(EventLog):
         try:
             await self._write_with_retry(batch)
         except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is not None:
+                # The store's state, not one bad event: every caller gets `unavailable` (503, retry
+                # with the same id), and writing each alone would only fail again.
+                log.warning("event log: the database is %s (%s)", reason, exc)
+                error = Unavailable(f"The event store cannot take writes now ({reason}); retry with the same id.")
+                for item in batch:
+                    _settle(item.future, exc=error)
+                return
             if len(batch) == 1:
                 _settle(batch[0].future, exc=exc)
                 return
@@ -211,6 +218,13 @@ class SqlEventLog(EventLog):
             except sa.exc.DBAPIError as exc:
                 if attempt + 1 < RETRIES and _transient(exc):
                     await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                if attempt + 1 < RETRIES and exc.connection_invalidated:
+                    # A pooled connection found dead (a restarted server, a terminated backend): the
+                    # pool drops it and the next attempt takes a fresh one. It may have died during
+                    # COMMIT, so fresh ids are looked up too: a committed event is found, not doubled.
+                    for item in batch:
+                        item.fresh_id = False
                     continue
                 raise
             # Only now, after COMMIT, do the callers learn their events are stored.

@@ -171,7 +171,9 @@ async def test_bad_payloads_get_400_with_a_clear_message(hub: RunningHub, body: 
 async def test_bad_bodies_and_queries_get_400(hub: RunningHub) -> None:
     async with hub.http() as http:
         headers = hub.headers()
-        response = await http.post("/api/notifications", content=b"{not json", headers=headers)
+        response = await http.post(
+            "/api/notifications", content=b"{not json", headers={**headers, "content-type": "application/json"}
+        )
         assert response.status_code == 400 and response.json()["error"]["message"] == "The body must be JSON."
         response = await http.post("/api/notifications", json=["kim"], headers=headers)
         assert response.status_code == 400 and "JSON object" in response.json()["error"]["message"]
