@@ -33,7 +33,8 @@ from socketio import packet
 
 from . import fastpath
 from ._compat import engineio as compat_engineio
-from ._compat.fastpath import FastWriter, install, writer_of
+from ._compat.fastpath import SLOW_CONSUMER, FastWriter, install, writer_of
+from ._compat.heartbeat import set_close_reason
 from .streams import admit_live
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 # websocket whose writer cannot write): drop it rather than keep growing.
                 self._count_slow()
                 logger.info("disconnecting slow consumer %s (%d packets queued)", eio_sid, waiting)
+                set_close_reason(eio, eio_sid, SLOW_CONSUMER)
                 await eio.disconnect(eio_sid)
                 return
         for pkt in packets:

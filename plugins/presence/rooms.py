@@ -164,7 +164,7 @@ class Presence:
         """A connection closed: it leaves now, or after the grace period when it was lost."""
         if self._stopped or connection.id not in self._rooms_of:
             return
-        if connection.disconnect_reason == "lost" and self.config.grace_seconds > 0:
+        if connection.lost and self.config.grace_seconds > 0:
             timer = self.hub.start_task(self._linger(connection.id, connection.user), name=f"presence-grace-{connection.id}")
             self._lingering[connection.id] = (connection.user, timer)
             return
