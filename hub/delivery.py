@@ -35,6 +35,7 @@ from . import fastpath
 from ._compat import engineio as compat_engineio
 from ._compat.fastpath import SLOW_CONSUMER, FastWriter, install, writer_of
 from ._compat.heartbeat import set_close_reason
+from ._compat.rooms import RoomIndex
 from .streams import admit_live
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ DEFAULT_SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
 DEFAULT_SLOW_CONSUMER_PACKETS = 10_000
 
 
-class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
+class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
     """The last step of every emit in this process, gated per connection for durable topics."""
 
     hub: Hub | None = None
@@ -73,6 +74,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         if compat is not None:
             self.flusher = install(server.eio, compat, limit, self._slow_websocket)
             self.queue_limit = compat.enabled(compat_engineio.SESSION_QUEUE)
+            self.use_room_index(compat)
 
     async def connect(self, sid: str, namespace: str) -> Any:
         """Mark ``sid`` connected, then give the hub's connection its welcome and offline queue."""
