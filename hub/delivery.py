@@ -23,6 +23,7 @@ cannot overtake it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,10 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
     #: Whether a session's queued packets can be counted (``polling_slow_consumer_limit``).
     queue_limit = False
 
+    @functools.cached_property
+    def turn(self) -> fastpath.Turn:
+        return fastpath.Turn()
+
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         settings = self.hub.settings if self.hub is not None else None
@@ -95,6 +100,12 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
         callback: Any = None, to: Any = None, **kwargs: Any,
+    ) -> None:
+        # One fan-out at a time: a burst of them would starve the loop (see fastpath.Turn).
+        await self.turn.run(lambda: self._emit(event, data, namespace, room, skip_sid, callback, to, **kwargs))
+
+    async def _emit(
+        self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, callback: Any, to: Any, **kwargs: Any,
     ) -> None:
         room = to or room
         if callback is not None or self.hub is None or not isinstance(data, dict):
