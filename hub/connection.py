@@ -10,6 +10,9 @@ from typing import Any
 from .auth import Principal
 from .ratelimit import TokenBucket
 
+#: The disconnect reasons of a connection that ended without anyone meaning it to.
+LOST_REASONS = frozenset({"lost", "ping_timeout", "slow_consumer"})
+
 
 @dataclass(eq=False)
 class Connection:
@@ -36,9 +39,15 @@ class Connection:
     views: dict[str, Subscription] = field(default_factory=dict)
     expiry_task: asyncio.Task[None] | None = None
     #: Why the connection ended, once it has: ``client`` (a clean disconnect by
-    #: the client), ``server``, or ``lost`` (transport closed or ping timeout:
-    #: the client may come back soon).
+    #: the client), ``server``, ``protocol_error`` (the client sent a frame that
+    #: is not Engine.IO), or one of :data:`LOST_REASONS` (the client may come
+    #: back soon): ``lost`` (transport closed), ``ping_timeout``, ``slow_consumer``.
     disconnect_reason: str | None = None
+
+    @property
+    def lost(self) -> bool:
+        """Whether the connection ended without the client or the hub meaning it to."""
+        return self.disconnect_reason in LOST_REASONS
 
     @property
     def user(self) -> str:

@@ -23,6 +23,7 @@ cannot overtake it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ from socketio import packet
 
 from . import fastpath
 from ._compat import engineio as compat_engineio
-from ._compat.fastpath import FastWriter, install, writer_of
+from ._compat.fastpath import SLOW_CONSUMER, FastWriter, install, writer_of
+from ._compat.heartbeat import set_close_reason
+from ._compat.rooms import RoomIndex
 from .envelope import Envelope
 from .streams import admit_live
 from .views import SAME, Form, view_of, wire_form
@@ -63,7 +66,7 @@ DEFAULT_SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
 DEFAULT_SLOW_CONSUMER_PACKETS = 10_000
 
 
-class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
+class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
     """The last step of every emit in this process, gated per connection for durable topics."""
 
     hub: Hub | None = None
@@ -73,6 +76,10 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
     #: Whether a session's queued packets can be counted (``polling_slow_consumer_limit``).
     queue_limit = False
 
+    @functools.cached_property
+    def turn(self) -> fastpath.Turn:
+        return fastpath.Turn()
+
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         settings = self.hub.settings if self.hub is not None else None
@@ -81,6 +88,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
         if compat is not None:
             self.flusher = install(server.eio, compat, limit, self._slow_websocket)
             self.queue_limit = compat.enabled(compat_engineio.SESSION_QUEUE)
+            self.use_room_index(compat)
 
     async def connect(self, sid: str, namespace: str) -> Any:
         """Mark ``sid`` connected, then give the hub's connection its welcome and offline queue."""
@@ -101,6 +109,12 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
         callback: Any = None, to: Any = None, **kwargs: Any,
+    ) -> None:
+        # One fan-out at a time: a burst of them would starve the loop (see fastpath.Turn).
+        await self.turn.run(lambda: self._emit(event, data, namespace, room, skip_sid, callback, to, **kwargs))
+
+    async def _emit(
+        self, event: str, data: Any, namespace: str, room: Any, skip_sid: Any, callback: Any, to: Any, **kwargs: Any,
     ) -> None:
         room = to or room
         if callback is not None or self.hub is None or not isinstance(data, dict):
@@ -226,6 +240,7 @@ class LocalDelivery(socketio.AsyncManager):  # type: ignore[misc]
                 # websocket whose writer cannot write): drop it rather than keep growing.
                 self._count_slow()
                 logger.info("disconnecting slow consumer %s (%d packets queued)", eio_sid, waiting)
+                set_close_reason(eio, eio_sid, SLOW_CONSUMER)
                 await eio.disconnect(eio_sid)
                 return
         for pkt in packets:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 logger = logging.getLogger("hub.fastpath")
@@ -120,3 +120,38 @@ class Flusher:
         dirty, self.dirty = self.dirty, []
         for writer in dirty:
             writer.flush()
+
+
+class Turn:
+    """One fan-out at a time, so a backlog of them cannot starve the rest of the loop.
+
+    An event to 10,000 websockets is one step of its task (the fast path does
+    not await), about 0.2 s on a slow machine. When a publisher sends hundreds
+    of events at once, each is a task, all ready together, and asyncio runs
+    every ready task before it polls the sockets again: nothing is read (a
+    PONG, a health check, the next request) until every one of them has gone,
+    and the clients whose pong sat unread are closed for a ping timeout
+    (python-engineio checks the deadline whenever it sends). Taking turns, the
+    others wait on a lock, not in the ready queue, and the loop polls its
+    sockets between two fan-outs. The events of a burst keep their order (the
+    lock is first come, first served). A fan-out started while holding the
+    turn (a hook that publishes from a disconnect the fan-out caused) goes on
+    in it rather than wait for itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    async def run(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Await ``work()`` in this turn."""
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            await work()
+            return
+        async with self._lock:
+            self._holder = task
+            try:
+                await work()
+            finally:
+                self._holder = None

@@ -30,7 +30,10 @@ class HubMetrics:
             "hub_connects_total", "Connection attempts by outcome.", ["outcome"], registry=self.registry
         )
         self.disconnects = Counter(
-            "hub_disconnects_total", "Disconnections by reason: client, server or lost.", ["reason"],
+            "hub_disconnects_total",
+            "Disconnections by reason: client, server, lost (transport closed), ping_timeout, slow_consumer "
+            "or protocol_error.",
+            ["reason"],
             registry=self.registry,
         )
         self.events = Counter(

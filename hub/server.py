@@ -21,6 +21,7 @@ import socketio
 from . import jsoncodec
 from ._compat import check_internals
 from ._compat.engineio import CompatServer
+from ._compat.heartbeat import close_reason
 from .config import Settings
 from .delivery import HubManager
 from .envelope import Envelope
@@ -93,7 +94,9 @@ class HubSocketServer(CompatServer):
         self.hub.metrics.connects.labels("ok").inc()
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        await self.hub.disconnected(sid, _reason(reason))
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/")
+        closed_by_hub = close_reason(self.eio, eio_sid) if eio_sid is not None else None
+        await self.hub.disconnected(sid, closed_by_hub or _reason(reason))
 
     async def _on_request(self, event: str, sid: str, *args: Any) -> Any:
         connection = self.hub.connections.get(sid)
@@ -117,12 +120,18 @@ async def _run_all(actions: list[Any]) -> None:
 
 
 def _reason(reason: Any) -> str:
-    """python-socketio's disconnect reason, as ``client``, ``server`` or ``lost``."""
+    """python-socketio's disconnect reason, as ``client``, ``server``, ``ping_timeout`` or ``lost``.
+
+    (The reasons the hub sets itself, ``slow_consumer`` and ``protocol_error``,
+    come from :func:`hub._compat.heartbeat.close_reason`.)
+    """
     reasons = socketio.AsyncServer.reason
     if reason == reasons.CLIENT_DISCONNECT:
         return "client"
     if reason == reasons.SERVER_DISCONNECT:
         return "server"
+    if reason == reasons.PING_TIMEOUT:
+        return "ping_timeout"
     return "lost"
 
 

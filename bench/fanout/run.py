@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -183,6 +184,36 @@ def latency(url: str, secret: str, subscribers: int, rate: float, seconds: float
                         "rate": rate, "seconds": seconds, "pad": pad})
 
 
+def disconnect_counts(url: str) -> dict[str, int]:
+    """The hub's ``hub_disconnects_total`` by reason, read from its ``/metrics`` (overload made visible)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith('hub_disconnects_total{reason="'):
+            reason = line.split('"')[1]
+            counts[reason] = int(float(line.split()[-1]))
+    return counts
+
+
+def measured(name: str, url: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with, for the hub, how many connections it dropped during the workload and why."""
+    if name == "hub":
+        result["disconnects"] = disconnect_counts(url)
+    return result
+
+
+def disconnects_line(results: dict[str, dict[str, Any]]) -> str:
+    """One line per hub workload: its disconnects by reason (none is the healthy answer)."""
+    lines = []
+    for key, result in results.get("hub", {}).items():
+        counts = result.get("disconnects")
+        if counts is not None:
+            shown = ", ".join(f"{reason} {count:,}" for reason, count in sorted(counts.items()) if count) or "none"
+            lines.append(f"hub {key}: disconnects during the workload: {shown}")
+    return "\n".join(lines)
+
+
 def ensure_node_modules() -> None:
     if not (HERE / "node_modules" / "socket.io").exists() or not (HERE / "node_modules" / "socket.io-client").exists():
         print("installing socket.io and socket.io-client (npm install in bench/fanout) ...", file=sys.stderr)
@@ -243,19 +274,21 @@ def main() -> None:
         for subs in args.subscribers if "fanout" in args.workloads else []:
             for name in args.servers:
                 with server(name, secret, workdir, args.database_url) as (url, process):
-                    results[name][f"fanout_{subs}"] = fanout(url, secret, subs, args.events, args.pad, process.pid)
+                    results[name][f"fanout_{subs}"] = measured(
+                        name, url, fanout(url, secret, subs, args.events, args.pad, process.pid)
+                    )
                 print(name, f"fanout {subs}", results[name][f"fanout_{subs}"], file=sys.stderr)
         for name in args.servers if "idle" in args.workloads else []:
             with server(name, secret, workdir, args.database_url) as (url, process):
-                results[name]["idle"] = idle(url, secret, args.connections, process.pid)
+                results[name]["idle"] = measured(name, url, idle(url, secret, args.connections, process.pid))
             print(name, "idle", results[name]["idle"], file=sys.stderr)
         base = results.get("node", results[args.servers[0]]).get(f"fanout_{args.subscribers[0]}", {})
         rate = args.latency_rate or max(1.0, base.get("deliveries_per_s", 0) / args.subscribers[0] / 2)
         for name in args.servers if "latency" in args.workloads else []:
             with server(name, secret, workdir, args.database_url) as (url, process):
-                results[name]["latency"] = latency(
+                results[name]["latency"] = measured(name, url, latency(
                     url, secret, args.latency_subscribers, rate, args.latency_seconds, args.pad
-                )
+                ))
             print(name, "latency", results[name]["latency"], file=sys.stderr)
     report = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
@@ -263,10 +296,13 @@ def main() -> None:
         "parameters": {key: value for key, value in vars(args).items() if key != "output"} | {"latency_rate": rate},
         "results": results,
         "table": table(results, args),
+        "disconnects": disconnects_line(results),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(report["table"])
+    if report["disconnects"]:
+        print("\n" + report["disconnects"])
     print(f"\nwritten to {args.output}")
 
 

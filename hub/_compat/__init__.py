@@ -14,6 +14,10 @@ libraries' public behaviour instead. The optimisations:
   request-translation class per Engine.IO session;
 - ``polling_slow_consumer_limit`` (:mod:`.engineio`): dropping a client whose
   send queue passes ``HUB_SLOW_CONSUMER_PACKETS``;
+- ``ping_deadline`` (:mod:`.heartbeat`): a session that missed its pong closed
+  at its deadline (pingInterval + pingTimeout), on every transport;
+- ``room_index`` (:mod:`.rooms`): a disconnect costs the connection's own
+  rooms, not a walk over every room;
 - ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
   without a full ``asyncio.Queue`` or a kept handshake (``hub serve``);
 - ``redis_broker_probe`` (:mod:`.redis`): the Redis broker's own publish and
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import engineio, fastpath, redis, uvicorn
+from . import engineio, fastpath, heartbeat, redis, rooms, uvicorn
 from .checks import ON, Report, report
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
@@ -36,6 +40,8 @@ CHECKS = {
     fastpath.NAME: fastpath.check,
     engineio.LIGHT_SESSIONS: engineio.check_light_sessions,
     engineio.SESSION_QUEUE: engineio.check_session_queue,
+    heartbeat.NAME: heartbeat.check,
+    rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
     redis.NAME: redis.check,
 }

@@ -27,6 +27,7 @@ as in python-engineio itself.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import engineio
@@ -35,6 +36,7 @@ from engineio import base_server, base_socket
 from engineio.async_drivers import asgi
 
 from ..eio import LightQueue, translate_request
+from . import heartbeat
 from .checks import Report, attribute, holds, method, uses
 
 LIGHT_SESSIONS = "light_sessions"
@@ -69,21 +71,51 @@ def queued_packets(eio: Any, eio_sid: str) -> int:
 
 
 class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    """python-engineio's ASGI server with :class:`LightQueue` and :func:`translate_request`."""
+    """python-engineio's ASGI server with the hub's optimisations that are on.
+
+    ``light_sessions``: :class:`LightQueue` and :func:`translate_request`;
+    ``ping_deadline``: the heartbeat of :mod:`.heartbeat`. :meth:`bound` makes
+    the class for one hub's report.
+    """
+
+    light = True
+    ping_deadline = True
+
+    @classmethod
+    def bound(cls, compat: Report) -> type:
+        """This class with the optimisations ``compat`` has on."""
+        attributes = {"light": compat.enabled(LIGHT_SESSIONS), "ping_deadline": compat.enabled(heartbeat.NAME)}
+        return type("HubEngineIOServerBound", (cls,), attributes)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         drivers: Any = getattr(self, "_async", None)
-        if isinstance(drivers, dict) and "translate_request" in drivers:
+        if self.light and isinstance(drivers, dict) and "translate_request" in drivers:
             # A copy: the driver table is shared by every server of the process.
             self._async = dict(drivers, translate_request=translate_request)
 
     def create_queue(self, *args: Any, **kwargs: Any) -> Any:
-        return LightQueue() if not args and not kwargs else super().create_queue(*args, **kwargs)
+        if self.light and not args and not kwargs:
+            return LightQueue()
+        return super().create_queue(*args, **kwargs)
+
+    async def _service_task(self) -> None:
+        if self.ping_deadline:
+            await heartbeat.sweep(self)
+        else:
+            await super()._service_task()
+
+    def _get_socket(self, sid: str) -> Any:
+        sock = super()._get_socket(sid)
+        if self.ping_deadline and heartbeat.expired(sock, self.ping_timeout, time.time()):
+            # Past its deadline the session is gone, whether or not the sweep got to it yet.
+            self.start_background_task(heartbeat.close_expired, self, sock)
+            raise KeyError("Session is disconnected")
+        return sock
 
 
 class CompatServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server on :class:`HubEngineIOServer` when ``light_sessions`` is on.
+    """python-socketio's server on :class:`HubEngineIOServer` when ``light_sessions`` or ``ping_deadline`` is on.
 
     ``compat`` (the hub's :class:`~hub._compat.checks.Report`) is a keyword
     argument, read before python-socketio builds its Engine.IO server.
@@ -94,5 +126,7 @@ class CompatServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
 
     def _engineio_server_class(self) -> type:
-        chosen: type = HubEngineIOServer if self.compat.enabled(LIGHT_SESSIONS) else engineio.AsyncServer
+        chosen: type = engineio.AsyncServer
+        if self.compat.enabled(LIGHT_SESSIONS) or self.compat.enabled(heartbeat.NAME):
+            chosen = HubEngineIOServer.bound(self.compat)
         return chosen

@@ -22,6 +22,7 @@ keeps that connection on the normal path.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,12 @@ from ..fastpath import Flusher, binary_frame, text_frame
 from .checks import Missing, Report, attribute, holds, method, uses
 
 NAME = "websocket_fastpath"
+#: The reason set on a session whose websocket sent a frame python-engineio cannot decode.
+PROTOCOL_ERROR = "protocol_error"
+#: The reason set on a session dropped by the slow-consumer policy.
+SLOW_CONSUMER = "slow_consumer"
+
+logger = logging.getLogger("hub.compat")
 
 
 def check() -> None:
@@ -50,6 +57,8 @@ def check() -> None:
     uses(base_socket.BaseSocket.__init__, ["queue", "upgraded", "closing", "closed"],
          "engineio.base_socket.BaseSocket.__init__")
     uses(base_server.BaseServer.__init__, ["sockets", "_async"], "engineio.base_server.BaseServer.__init__")
+    method(EngineIOWebSocket, "close", where, coroutine=True)
+    uses(base_socket.BaseSocket.__init__, ["upgrading", "closing", "closed"], "engineio.base_socket.BaseSocket.__init__")
 
 
 class FastWriter:
@@ -113,7 +122,8 @@ class FastWriter:
         return f"{getattr(self.socket, 'sid', '?')} ({self.transport.get_write_buffer_size()} bytes unsent)"
 
     def abort(self) -> None:
-        """Drop the connection now; its session ends as a lost connection."""
+        """Drop the connection now; its session ends, counted as a slow consumer."""
+        self.socket.hub_close_reason = SLOW_CONSUMER
         self.transport.abort()
 
     def write_now(self, frame: bytes) -> None:
@@ -136,13 +146,43 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
         self.asgi_send = environ["asgi.send"]
         await self.asgi_send({"type": "websocket.accept"})
         self.writer = self._make_writer()
+        failed = False
         try:
             await self.handler(self)
+        except Exception:
+            # python-engineio decodes each frame outside its error handling: a frame
+            # reading "x", or an empty one, ends its handler here with a ValueError.
+            failed = True
+            logger.info("websocket of %s ended by a malformed frame", getattr(self._socket(), "sid", "?"),
+                        exc_info=True)
         finally:
             if self.writer is not None:
                 self.writer.dead = True
                 _detach(self.writer)
+        await self._end_session(failed)
         return ""  # the response was the websocket
+
+    def _socket(self) -> Any:
+        return getattr(self.handler, "__self__", None)
+
+    async def _end_session(self, failed: bool) -> None:
+        """Close the Engine.IO session with its websocket, as python-engineio does only on a clean end.
+
+        A session that never moved onto this websocket (a failed upgrade probe)
+        goes on long-polling, unless the probe itself was malformed.
+        """
+        sock = self._socket()
+        if sock is None or getattr(sock, "closed", True) or getattr(sock, "closing", True):
+            return
+        if not (failed or sock.upgraded):
+            return
+        sock.upgrading = False
+        if failed:
+            sock.hub_close_reason = PROTOCOL_ERROR
+        await sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_ERROR)
+        # The handler's writer task may still wait on the queue: None lets it end now.
+        sock.queue.put_nowait(None)
+        await self.close()  # python-engineio's close ignores a socket already gone
 
     def _make_writer(self) -> FastWriter | None:
         sock = getattr(self.handler, "__self__", None)

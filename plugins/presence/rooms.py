@@ -16,6 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +49,9 @@ class Presence:
         self._typing_timers: dict[tuple[str, str], asyncio.Task[Any]] = {}
         # Per room and user: the lock and how many tasks hold or await it.
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
+        # Connections that ended, waiting for their leaves (see _leave_soon), and the task doing them.
+        self._leaving: deque[tuple[str, str]] = deque()
+        self._leaver: asyncio.Task[None] | None = None
         self._stopped = False
         # Computed when the metrics are read (a scrape of /metrics, hub.metrics.read()): nothing to keep in step.
         hub.metrics.gauge(
@@ -164,11 +168,33 @@ class Presence:
         """A connection closed: it leaves now, or after the grace period when it was lost."""
         if self._stopped or connection.id not in self._rooms_of:
             return
-        if connection.disconnect_reason == "lost" and self.config.grace_seconds > 0:
+        if connection.lost and self.config.grace_seconds > 0:
             timer = self.hub.start_task(self._linger(connection.id, connection.user), name=f"presence-grace-{connection.id}")
             self._lingering[connection.id] = (connection.user, timer)
             return
-        await self._gone(connection.id, connection.user)
+        self._leave_soon(connection.id, connection.user)
+
+    def _leave_soon(self, connection_id: str, user: str) -> None:
+        """Queue a connection's leaves for the one task that works through them.
+
+        Thousands of clients disconnecting at once would otherwise each run their
+        leaves (an event per room, the store, last seen) in their own task, and
+        every other task of the hub (a health check, a publish) would wait its turn
+        behind all of them; one task yielding after each connection lets the rest
+        of the hub in between.
+        """
+        self._leaving.append((connection_id, user))
+        if self._leaver is None or self._leaver.done():
+            self._leaver = self.hub.start_task(self._leave_queued(), name="presence-leaving")
+
+    async def _leave_queued(self) -> None:
+        while self._leaving and not self._stopped:
+            connection_id, user = self._leaving.popleft()
+            try:
+                await self._gone(connection_id, user)
+            except Exception:
+                logger.exception("presence: removing connection %s failed", connection_id)
+            await asyncio.sleep(0)
 
     def _lingering_of(self, user: str) -> list[str]:
         return [cid for cid, (owner, _) in self._lingering.items() if owner == user]
@@ -231,6 +257,8 @@ class Presence:
             timer.cancel()
         for timer in self._typing_timers.values():
             timer.cancel()
+        if self._leaver is not None:
+            self._leaver.cancel()  # who was still queued is recorded as seen now, below
         try:
             await self.record_online()
         finally:
