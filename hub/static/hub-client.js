@@ -74,6 +74,15 @@
   //   resync {topic, reply}      the hub could not replay what was missed: rebuild from reply.snapshot
   //   token_refreshed {expires_at}
   //   error HubError|Error       a failure with no caller to reject (ack, refresh, a handler)
+  /** The `subscribe` request: the kind's parameters, then `topic` and `since` (which they may not replace). */
+  function subscribePayload(topic, since, params) {
+    var payload = Object.assign({}, params || {});
+    payload.topic = topic;
+    delete payload.since;
+    if (typeof since === "number") payload.since = since;
+    return payload;
+  }
+
   var LOCAL_EVENTS = ["connect", "disconnect", "connect_error", "resubscribed", "resync", "token_refreshed", "error"];
 
   /** An error reply of the hub: `code` is one of the contract's error codes. */
@@ -386,20 +395,22 @@
     /**
      * Subscribe to `topic`. `since`: replay the durable events after that seq
      * (defaults to the last seq this client has seen on the topic, if any).
+     * `params`: the topic kind's subscription parameters (a filter, a date range...),
+     * sent again with every resubscription after a reconnect.
      */
     subscribe(topic, options) {
       options = options || {};
       var since = options.since !== undefined ? options.since : this._lastSeq.get(topic);
-      var payload = { topic: topic };
-      if (typeof since === "number") payload.since = since;
+      var params = options.params || null;
+      var payload = subscribePayload(topic, since, params);
       var self = this;
       return this._call("subscribe", payload, options.timeout, function (reply) {
-        self._subscribed(topic, payload.since, reply);
+        self._subscribed(topic, payload.since, reply, params);
       });
     }
 
-    _subscribed(topic, since, reply) {
-      this._topics.set(topic, { since: reply.seq || 0 });
+    _subscribed(topic, since, reply, params) {
+      this._topics.set(topic, { since: reply.seq || 0, params: params || null });
       var last = this._lastSeq.get(topic);
       if (last !== undefined && typeof reply.seq === "number" && reply.seq < last) {
         // The hub's log is behind what we saw (it was reset): start over from it.
@@ -433,8 +444,8 @@
         var last = self._lastSeq.get(topic);
         var since = Math.max(state.since || 0, last === undefined ? 0 : last);
         self
-          ._call("subscribe", { topic: topic, since: since }, undefined, function (reply) {
-            self._subscribed(topic, since, reply);
+          ._call("subscribe", subscribePayload(topic, since, state.params), undefined, function (reply) {
+            self._subscribed(topic, since, reply, state.params);
           })
           .then(
             function (reply) {
