@@ -229,6 +229,15 @@ class SocketRecorder:
             await self.sio.disconnect()
 
 
+async def welcomed(
+    hub: RunningHub, user: str, roles: Sequence[str] = (), transport: str = "websocket"
+) -> SocketRecorder:
+    """A :class:`SocketRecorder` connected as ``user`` (with ``roles``) that has received ``hub.welcome``."""
+    client = await SocketRecorder().connect(hub, hub.token(user, roles), transport=transport)
+    await client.wait_for("hub.welcome")
+    return client
+
+
 async def connect_refused(hub: RunningHub, **kwargs: Any) -> Any:
     """Try to connect; the ``connect_error`` data (fails the test if the connection was accepted)."""
     recorder = SocketRecorder()

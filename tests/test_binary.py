@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hub.client import HubClient
-from hub.testing import RunningHub, SocketRecorder
+from hub.testing import RunningHub, SocketRecorder, welcomed
 from tests.test_node_client import node, run_script  # noqa: F401  (the `node` fixture)
 from tests.test_scale_out import Pair, metric, redis_url  # noqa: F401  (the `redis_url` fixture)
 from tests.test_views import hub, listing_env, until  # noqa: F401  (the `hub` fixture)
@@ -26,10 +26,7 @@ SIZES = [5, 300, 60_000]  # a frame's three length encodings (7-bit, 16-bit, and
 
 
 
-async def connect(hub: RunningHub, user: str, transport: str = "websocket") -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user), transport=transport)
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 def payload(size: int) -> bytes:
@@ -38,7 +35,7 @@ def payload(size: int) -> bytes:
 
 async def test_bytes_in_a_request_its_reply_and_the_published_event(hub: RunningHub) -> None:
     sender = await connect(hub, "sender")
-    readers = [await connect(hub, "ws-reader"), await connect(hub, "poll-reader", "polling"),
+    readers = [await connect(hub, "ws-reader"), await connect(hub, "poll-reader", transport="polling"),
                await connect(hub, "ws-again")]
     for reader in readers:
         assert (await reader.call("subscribe", {"topic": "blob:doc"}))["ok"]
@@ -69,7 +66,7 @@ async def test_bytes_in_a_request_its_reply_and_the_published_event(hub: Running
 
 
 async def test_client_publish_with_bytes_and_durable_kinds_refusing_them(hub: RunningHub) -> None:
-    writer = await connect(hub, "writer", "polling")
+    writer = await connect(hub, "writer", transport="polling")
     reader = await connect(hub, "reader")
     assert (await reader.call("subscribe", {"topic": "blob:pub"}))["ok"]
     reply = await writer.call("publish", {"topic": "blob:pub", "type": "blob.note", "data": {"raw": b"\x00\xffok",

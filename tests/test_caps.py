@@ -14,7 +14,7 @@ import pytest
 
 from hub.limits import UserConnections
 from hub.auth import Principal
-from hub.testing import RunningHub, SocketRecorder, connect_refused, start_hub
+from hub.testing import RunningHub, SocketRecorder, connect_refused, start_hub, welcomed
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-async def connect(hub: RunningHub, user: str, roles: tuple[str, ...] = ()) -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user, roles))
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 async def test_a_connection_past_its_subscription_cap_is_refused_and_keeps_the_others(hub: RunningHub) -> None:

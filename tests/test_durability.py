@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.testing import RunningHub, SocketRecorder, start_hub
+from hub.testing import RunningHub, SocketRecorder, start_hub, welcomed
 from tests.support import plugin_site
 
 
@@ -28,10 +28,7 @@ def start_feed_hub(tmp_path: Path, database_url: str, port: int | None = None, *
     return start_hub(tmp_path / "hub", env=settings, port=port)
 
 
-async def connect(hub: RunningHub, user: str, roles: tuple[str, ...] = ()) -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user, roles))
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 def seqs(events: list[dict]) -> list[int]:

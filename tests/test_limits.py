@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hub.testing import RunningHub, SocketRecorder, start_hub
+from hub.testing import RunningHub, SocketRecorder, start_hub, welcomed
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +19,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-async def connect(hub: RunningHub, user: str) -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user))
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 async def bystander_still_receives(hub: RunningHub, bystander: SocketRecorder, marker: str) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from hub.testing import RunningHub, SocketRecorder, start_hub
+from hub.testing import RunningHub, SocketRecorder, start_hub, welcomed
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -18,10 +18,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     running.stop()
 
 
-async def connect(hub: RunningHub, user: str, roles: tuple[str, ...] = ()) -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user, roles))
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 async def test_inbox_is_subscribed_on_connect_and_receives_service_events(hub: RunningHub) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hub.client import HubClient
-from hub.testing import RunningHub, SocketRecorder, start_hub
+from hub.testing import RunningHub, SocketRecorder, start_hub, welcomed
 from tests.support import plugin_site, with_site
 from tests.test_scale_out import metric
 
@@ -38,10 +38,7 @@ def hub(tmp_path: Path) -> Iterator[RunningHub]:
     running.stop()
 
 
-async def connect(hub: RunningHub, user: str, roles: tuple[str, ...] = (), transport: str = "websocket") -> SocketRecorder:
-    client = await SocketRecorder().connect(hub, hub.token(user, roles), transport=transport)
-    await client.wait_for("hub.welcome")
-    return client
+connect = welcomed  # a client that has received hub.welcome
 
 
 async def put(client: SocketRecorder, item: str, status: str, name: str = "board") -> int:
