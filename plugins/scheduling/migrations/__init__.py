@@ -1,0 +1,1 @@
+"""The scheduling plugin's Alembic branch (label ``scheduling``)."""

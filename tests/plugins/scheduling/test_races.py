@@ -1,0 +1,107 @@
+"""Fifty clients race for one slot, by holds over Socket.IO and by direct bookings over HTTP: exactly one
+wins, every other gets ``conflict``, and every viewer sees the slot taken within a second. On a SQLite
+file, on PostgreSQL, and with two hub processes on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hub.testing import RunningHub, start_hub
+from tests.test_scale_out import Pair, redis_url  # noqa: F401  (a fixture)
+
+from .support import FAST, all_see, close_all, lawyer, next_weekday_at, viewers
+
+RACERS = 50
+
+
+async def race_holds(hubs: list[RunningHub]) -> None:
+    await lawyer(hubs[0])
+    start = next_weekday_at(10)
+    clients = await viewers(hubs, RACERS, tz="America/New_York")
+    try:
+        gate = asyncio.Event()
+
+        async def hold(index: int) -> dict[str, Any]:
+            await gate.wait()
+            return await clients[index].call("scheduling.hold", {"resource": "law-1", "start": start, "type": "consult"})
+
+        tasks = [asyncio.ensure_future(hold(index)) for index in range(RACERS)]
+        await asyncio.sleep(0)
+        gate.set()
+        replies = await asyncio.gather(*tasks)
+        began = time.monotonic()
+        outcomes = Counter("ok" if reply["ok"] else reply["error"]["code"] for reply in replies)
+        assert outcomes == {"ok": 1, "conflict": RACERS - 1}, outcomes
+        winner = next(index for index, reply in enumerate(replies) if reply["ok"])
+        latest = await all_see(clients, "slot.held", start, began)
+        assert latest < 1.0, f"the last viewer saw the hold {latest:.3f} s after it was made"
+        for index, client in enumerate(clients):
+            data = [e["data"] for e in client.of_type("slot.held")][0]
+            if index == winner:
+                assert data["yours"] is True and data["hold_id"] == replies[winner]["hold_id"]
+            else:
+                assert data == {**data, "taken": True, "status": "taken"} and "hold_id" not in data
+                assert "client" not in data  # nobody else learns who holds it
+            assert data["start"].endswith(("-05:00", "-04:00"))  # in the viewer's zone
+    finally:
+        await close_all(clients)
+
+
+async def race_bookings(hubs: list[RunningHub]) -> None:
+    await lawyer(hubs[0])
+    start = next_weekday_at(11)
+    clients = await viewers(hubs, RACERS, tz="Europe/Berlin", prefix="watcher")
+    try:
+        async def book(http: httpx.AsyncClient, hub: RunningHub, index: int) -> httpx.Response:
+            return await http.post("/api/scheduling/bookings", headers=hub.headers("frontdesk", ("service",)), json={
+                "resource": "law-1", "start": start, "type": "consult", "client": f"walk-in-{index}"})
+
+        https = [hub.http() for hub in hubs]
+        for http in https:
+            await http.__aenter__()
+        try:
+            responses = await asyncio.gather(*(book(https[i % len(hubs)], hubs[i % len(hubs)], i) for i in range(RACERS)))
+        finally:
+            for http in https:
+                await http.__aexit__(None, None, None)
+        began = time.monotonic()
+        codes = Counter(response.status_code for response in responses)
+        assert codes == {201: 1, 409: RACERS - 1}, codes
+        assert all(r.json()["error"]["code"] == "conflict" for r in responses if r.status_code == 409)
+        latest = await all_see(clients, "slot.booked", start, began)
+        assert latest < 1.0, f"the last viewer saw the booking {latest:.3f} s after it was made"
+        assert all(c.of_type("slot.booked")[0]["data"]["taken"] is True for c in clients)
+    finally:
+        await close_all(clients)
+
+
+async def test_fifty_holds_race_for_one_slot(tmp_path: Path, database_url: str) -> None:
+    hub = start_hub(tmp_path / "hub", env={**FAST, "HUB_DATABASE_URL": database_url})
+    try:
+        await race_holds([hub])
+    finally:
+        hub.stop()
+
+
+async def test_fifty_direct_bookings_race_for_one_slot(tmp_path: Path, database_url: str) -> None:
+    hub = start_hub(tmp_path / "hub", env={**FAST, "HUB_DATABASE_URL": database_url})
+    try:
+        await race_bookings([hub])
+    finally:
+        hub.stop()
+
+
+async def test_races_across_two_processes_on_redis(tmp_path: Path, redis_url: str, postgres_database: str) -> None:  # noqa: F811
+    pair = Pair(tmp_path, redis_url, postgres_database, **FAST)
+    hubs = [pair.start("a"), pair.start("b")]
+    try:
+        await race_holds(hubs)
+        await race_bookings(hubs)
+    finally:
+        await pair.close()
