@@ -50,13 +50,16 @@ class Running:
         self.catalog = Catalog(hub.database)
         self.feeds = Feeds(hub.database)
         self.bookings = Bookings(hub.database, self.catalog, config, self.announce, self.poke)
-        self.clock = Clock(hub.database, self.bookings, config, self.tell)
+        reminders = hub.metrics.counter("hub_scheduling_reminders_sent_total", "Reminders this process sent.")
+        self.changes = hub.metrics.counter("hub_scheduling_changes_total", "Slot changes announced, by event.", ["event"])
+        self.clock = Clock(hub.database, self.bookings, config, self.tell, reminders.inc)
 
     def poke(self) -> None:
         self.clock.poke()
 
     async def announce(self, event_type: str, slot: Slot) -> None:
         await self.hub.publish(f"{live.KIND}:{slot.resource_id}", event_type, live.event_data(slot))
+        self.changes.labels(event_type).inc()
         if event_type == "slot.held":
             self.clock.poke()  # its expiry may be the next thing due
 

@@ -46,7 +46,9 @@ Tell = Callable[[Slot, str, str], Awaitable[None]]
 class Clock:
     """Releases expired holds and sends due reminders; ``poke()`` when something new may be due sooner."""
 
-    def __init__(self, database: Database, bookings: Bookings, config: SchedulingConfig, tell: Tell) -> None:
+    def __init__(self, database: Database, bookings: Bookings, config: SchedulingConfig, tell: Tell,
+                 sent: Callable[[], None]) -> None:
+        self.sent = sent  # counts a reminder sent by this process
         self.database = database
         self.bookings = bookings
         self.config = config
@@ -113,6 +115,7 @@ class Clock:
         if slot is not None and slot.state == BOOKED and slot.start_s == row.start_s:
             ident = f"scheduling-reminder-{row.booking_id}-{row.start_s}-{row.offset_s:g}"
             await self.tell(slot, f"in {_span(row.offset_s)}", ident)
+            self.sent()
         async with self.database.write() as connection:
             await connection.execute(
                 reminders.update().where(reminders.c.booking_id == row.booking_id, reminders.c.offset_s == row.offset_s,
