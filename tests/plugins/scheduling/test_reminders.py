@@ -1,0 +1,64 @@
+"""Reminders before an appointment, sent once each although two hub processes (on Redis and one
+PostgreSQL database) both watch for them; the booking's own notifications too."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.testing import RunningHub
+from tests.test_scale_out import Pair, eventually, metric, redis_url  # noqa: F401  (a fixture)
+
+from .support import ALL_WEEK, lawyer
+
+
+async def notifications(hub: RunningHub, user: str) -> list[dict[str, Any]]:
+    async with hub.http() as http:
+        response = await http.get("/api/notifications", headers=hub.headers(user, ()))
+    assert response.status_code == 200, response.text
+    return [item for item in response.json()["items"] if item["data"].get("booking_id")]
+
+
+async def test_reminders_are_sent_once_each_by_two_processes(
+    tmp_path: Path, redis_url: str, postgres_database: str  # noqa: F811
+) -> None:
+    pair = Pair(tmp_path, redis_url, postgres_database, HUB_PLUGIN_SCHEDULING_REMINDER_OFFSETS_SECONDS="4,2",
+                HUB_PLUGIN_SCHEDULING_SWEEP_SECONDS="0.3", HUB_PLUGIN_SCHEDULING_CANCEL_BEFORE_SECONDS="0")
+    a, b = pair.start("a"), pair.start("b")
+    try:
+        await lawyer(a, hours=ALL_WEEK, duration_minutes=5 / 60)  # a slot every five seconds, all day
+        start = math.ceil((time.time() + 7) / 5) * 5
+        async with a.http() as http:
+            response = await http.post("/api/scheduling/bookings", headers=a.headers("desk", ("service",)), json={
+                "resource": "law-1", "type": "consult", "client": "carol",
+                "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))})
+        assert response.status_code == 201, response.text
+        booking = response.json()["booking_id"]
+
+        async def reminded(user: str) -> list[dict[str, Any]] | None:
+            found = [n for n in await notifications(b, user) if n["data"]["what"].startswith("in ")]
+            return found if len(found) >= 2 else None
+
+        for user in ("carol", "lawyer"):
+            found = await eventually(lambda user=user: reminded(user), timeout=20)
+            assert sorted(n["data"]["what"] for n in found) == ["in 2 seconds", "in 4 seconds"]
+            assert {n["data"]["booking_id"] for n in found} == {booking}
+            booked = [n for n in await notifications(a, user) if n["data"]["what"] == "booked"]
+            assert len(booked) == 1
+        assert time.time() < start + 1  # the reminders came before the appointment
+        sent = await metric(a, "hub_scheduling_reminders_sent_total") + await metric(b, "hub_scheduling_reminders_sent_total")
+        assert sent == 2  # claimed once each, across both processes
+        late = await eventually(lambda: _after(start + 1.5), timeout=5)
+        assert late
+        sent = await metric(a, "hub_scheduling_reminders_sent_total") + await metric(b, "hub_scheduling_reminders_sent_total")
+        assert sent == 2
+        for user in ("carol", "lawyer"):
+            assert len([n for n in await notifications(b, user) if n["data"]["what"].startswith("in ")]) == 2
+    finally:
+        await pair.close()
+
+
+async def _after(moment: float) -> bool:
+    return time.time() >= moment
