@@ -164,7 +164,8 @@ class Bookings:
 
     async def next_expiry(self) -> float | None:
         async with self.database.read() as connection:
-            return await connection.scalar(sa.select(sa.func.min(slots.c.expires_s)).where(slots.c.state == HELD))
+            found = await connection.scalar(sa.select(sa.func.min(slots.c.expires_s)).where(slots.c.state == HELD))
+        return None if found is None else float(found)
 
     async def _lock_user(self, connection: AsyncConnection, user: str) -> None:
         if self.database.dialect == "postgresql":

@@ -134,7 +134,8 @@ class Catalog:
             result = await connection.execute(
                 exceptions.insert().values(resource_id=resource_id, day=day, kind=kind, start=start, end=end)
             )
-        return {"id": result.inserted_primary_key[0], "day": day, "kind": kind, "start": start, "end": end}
+        number = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        return {"id": number, "day": day, "kind": kind, "start": start, "end": end}
 
     async def list_exceptions(self, resource_id: str) -> list[dict[str, Any]]:
         async with self.database.read() as connection:

@@ -82,7 +82,8 @@ class Clock:
 
     async def next_due(self) -> float | None:
         async with self.database.read() as connection:
-            return await connection.scalar(sa.select(sa.func.min(reminders.c.due_s)).where(reminders.c.sent_at.is_(None)))
+            found = await connection.scalar(sa.select(sa.func.min(reminders.c.due_s)).where(reminders.c.sent_at.is_(None)))
+        return None if found is None else float(found)
 
     async def send_due(self) -> int:
         """Claim the reminders due now, send each, mark it sent; how many this process sent."""
