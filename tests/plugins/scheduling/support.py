@@ -67,14 +67,28 @@ async def close_all(clients: Sequence[SocketRecorder]) -> None:
 async def all_see(clients: Sequence[SocketRecorder], event: str, start: str, since: float,
                   timeout: float = 10.0) -> float:
     """Wait until every client got ``event`` for the slot at ``start`` (UTC form compared by instant);
-    the latest arrival, in seconds after ``since``."""
+    the latest arrival, in seconds after ``since`` (a wall-clock ``time.time()``, as the hub's own stamps)."""
     instant = datetime.fromisoformat(start).timestamp()
     arrivals: list[float] = []
 
     async def one(client: SocketRecorder) -> None:
         await client.wait_for(event, where=lambda e: datetime.fromisoformat(e["data"]["start"]).timestamp() == instant,
                               timeout=timeout)
-        arrivals.append(time.monotonic())
+        arrivals.append(time.time())
 
     await asyncio.gather(*(one(client) for client in clients))
     return max(arrivals) - since
+
+
+async def direct(hub: RunningHub, start: str, key: str | None = None, client: str = "carol",
+                 resource: str = "law-1") -> Any:
+    """A service's direct booking ``POST /api/scheduling/bookings``: the httpx response."""
+    body = {"resource": resource, "start": start, "type": "consult", "client": client}
+    if key is not None:
+        body["id"] = key
+    async with hub.http() as http:
+        return await http.post("/api/scheduling/bookings", json=body, headers=hub.headers("desk", ("service",)))
+
+
+def rfc3339(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

@@ -11,13 +11,11 @@ import icalendar
 
 from hub.testing import RunningHub, start_hub
 
-from .support import lawyer, next_weekday_at, put
+from .support import direct, lawyer, next_weekday_at, put
 
 
 async def book(hub: RunningHub, start: str, client: str) -> str:
-    async with hub.http() as http:
-        response = await http.post("/api/scheduling/bookings", headers=hub.headers("desk", ("service",)),
-                                   json={"resource": "law-1", "start": start, "type": "consult", "client": client})
+    response = await direct(hub, start, client=client)
     assert response.status_code == 201, response.text
     return str(response.json()["booking_id"])
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hub.testing import RunningHub, SocketRecorder, start_hub
 
-from .support import FAST, close_all, lawyer, next_weekday_at, viewers
+from .support import FAST, close_all, direct, lawyer, next_weekday_at, viewers
 
 TOPIC = "availability:law-1"
 
@@ -25,14 +27,6 @@ async def hold(who: SocketRecorder, start: str) -> dict[str, Any]:
 
 def statuses(snapshot: dict[str, Any]) -> dict[str, str]:
     return {slot["start"]: slot["status"] for slot in snapshot["slots"]}
-
-
-async def direct(hub: RunningHub, start: str, key: str | None = None, client_id: str = "carol") -> Any:
-    body = {"resource": "law-1", "start": start, "type": "consult", "client": client_id}
-    if key is not None:
-        body["id"] = key
-    async with hub.http() as http:
-        return await http.post("/api/scheduling/bookings", json=body, headers=hub.headers("desk", ("service",)))
 
 
 async def test_an_expired_hold_is_announced_released_and_then_bookable(tmp_path: Path, database_url: str) -> None:
@@ -133,10 +127,13 @@ async def test_expired_holds_are_released_when_the_hub_starts(tmp_path: Path) ->
         await lawyer(hub)
         start = next_weekday_at(9)
         alice = await client(hub, "alice")
-        assert (await hold(alice, start))["ok"] is True
+        held = await hold(alice, start)
+        assert held["ok"] is True
         await alice.close()
         hub.kill()  # no chance to release it on the way down
-        await asyncio.sleep(1.2)  # the hold's own lifetime: it expires while no hub runs
+        expires = datetime.fromisoformat(held["expires_at"]).timestamp()
+        while time.time() <= expires:  # the hold runs out while no hub runs
+            await asyncio.sleep(0.05)
         hub.start()
         bob = await client(hub, "bob")
         try:
@@ -148,8 +145,8 @@ async def test_expired_holds_are_released_when_the_hub_starts(tmp_path: Path) ->
         hub.stop()
 
 
-async def test_cancel_and_reschedule_rules(tmp_path: Path) -> None:
-    hub = start_hub(tmp_path, env={**FAST, "HUB_PLUGIN_SCHEDULING_MAX_HOLDS_PER_USER": "2"})
+async def test_cancel_and_reschedule_rules(tmp_path: Path, database_url: str) -> None:
+    hub = start_hub(tmp_path, env={**FAST, "HUB_DATABASE_URL": database_url, "HUB_PLUGIN_SCHEDULING_MAX_HOLDS_PER_USER": "2"})
     clients: list[SocketRecorder] = []
     try:
         await lawyer(hub)
@@ -189,7 +186,7 @@ async def test_cancelling_closes_before_the_start(tmp_path: Path) -> None:
     clients: list[SocketRecorder] = []
     try:
         await lawyer(hub)
-        booking = (await direct(hub, next_weekday_at(9), client_id="alice")).json()["booking_id"]
+        booking = (await direct(hub, next_weekday_at(9), client="alice")).json()["booking_id"]
         alice, admin = clients[:] = [await client(hub, "alice"), await client(hub, "root", ("admin",))]
         late = await alice.call("scheduling.cancel", {"booking_id": booking})
         assert late["ok"] is False and late["error"]["code"] == "forbidden"

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.testing import RunningHub
+from hub.testing import RunningHub, start_hub
 from tests.test_scale_out import Pair, eventually, metric, redis_url  # noqa: F401  (a fixture)
 
-from .support import ALL_WEEK, lawyer
+from .support import ALL_WEEK, direct, lawyer, rfc3339
 
 
 async def notifications(hub: RunningHub, user: str) -> list[dict[str, Any]]:
@@ -30,10 +30,7 @@ async def test_reminders_are_sent_once_each_by_two_processes(
     try:
         await lawyer(a, hours=ALL_WEEK, duration_minutes=5 / 60)  # a slot every five seconds, all day
         start = math.ceil((time.time() + 7) / 5) * 5
-        async with a.http() as http:
-            response = await http.post("/api/scheduling/bookings", headers=a.headers("desk", ("service",)), json={
-                "resource": "law-1", "type": "consult", "client": "carol",
-                "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))})
+        response = await direct(a, rfc3339(start))
         assert response.status_code == 201, response.text
         booking = response.json()["booking_id"]
 
@@ -62,3 +59,29 @@ async def test_reminders_are_sent_once_each_by_two_processes(
 
 async def _after(moment: float) -> bool:
     return time.time() >= moment
+
+
+async def test_a_reminder_due_while_the_hub_was_down_is_sent_once_after_it_restarts(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path, env={"HUB_PLUGIN_SCHEDULING_REMINDER_OFFSETS_SECONDS": "3",
+                                   "HUB_PLUGIN_SCHEDULING_SWEEP_SECONDS": "0.3"})
+    try:
+        await lawyer(hub, hours=ALL_WEEK, duration_minutes=5 / 60)
+        start = math.ceil((time.time() + 6) / 5) * 5
+        response = await direct(hub, rfc3339(start))
+        assert response.status_code == 201, response.text
+        hub.stop()
+        await eventually(lambda: _after(start - 3 + 0.2), timeout=15)  # due while no hub runs
+        hub.start()
+
+        async def reminded() -> list[dict[str, Any]]:
+            return [n for n in await notifications(hub, "carol") if n["data"]["what"].startswith("in ")]
+
+        assert len(await eventually(reminded, timeout=10)) == 1
+        assert await metric(hub, "hub_scheduling_reminders_sent_total") == 1
+        hub.stop()
+        hub.start()  # and again: nothing is sent twice
+        await eventually(lambda: _after(start + 0.5), timeout=10)
+        assert await metric(hub, "hub_scheduling_reminders_sent_total") == 0
+        assert len(await reminded()) == 1
+    finally:
+        hub.stop()

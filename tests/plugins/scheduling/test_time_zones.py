@@ -8,6 +8,7 @@ by hand, not computed with the code under test.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ NIGHT = {
 
 
 @pytest.fixture
-async def london(tmp_path: Path) -> RunningHub:
+async def london(tmp_path: Path) -> AsyncIterator[RunningHub]:
     hub = start_hub(tmp_path)
     await lawyer(hub, tz="Europe/London", hours=EVERY_DAY)
     async with hub.http() as http:
