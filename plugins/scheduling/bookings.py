@@ -228,11 +228,10 @@ class Bookings:
                 await self._add_reminders(connection, slot, now)
         except sa.exc.IntegrityError:
             # The key was taken meanwhile by another hold's booking: that one is the answer.
-            async with self.database.read() as connection:
-                row = (await connection.execute(sa.select(slots).where(slots.c.idem_key == idem))).first()
-            if row is None:
+            found = await self._by_key(idem) if idem is not None else None
+            if found is None:
                 raise Conflict("That slot is taken.") from None
-            return Slot.of(row), False
+            return found, False
         await self.announce("slot.booked", slot)
         self.booked()
         return slot, True

@@ -10,6 +10,8 @@ from typing import Any
 
 from hub.testing import RunningHub, SocketRecorder, start_hub
 
+from tests.test_scale_out import eventually
+
 from .support import FAST, close_all, direct, lawyer, next_weekday_at, viewers
 
 TOPIC = "availability:law-1"
@@ -27,6 +29,13 @@ async def hold(who: SocketRecorder, start: str) -> dict[str, Any]:
 
 def statuses(snapshot: dict[str, Any]) -> dict[str, str]:
     return {slot["start"]: slot["status"] for slot in snapshot["slots"]}
+
+
+async def _told(hub: RunningHub, user: str, count: int) -> list[str] | None:
+    async with hub.http() as http:
+        items = (await http.get("/api/notifications", headers=hub.headers(user, ()))).json()["items"]
+    found = [item["data"]["what"] for item in items if item["data"].get("booking_id")]
+    return found if len(found) >= count else None
 
 
 async def test_an_expired_hold_is_announced_released_and_then_bookable(tmp_path: Path, database_url: str) -> None:
@@ -172,6 +181,9 @@ async def test_cancel_and_reschedule_rules(tmp_path: Path, database_url: str) ->
         assert (await alice.call("scheduling.cancel", {"booking_id": bob_booking}))["error"]["code"] == "not_found"
         assert (await owner.call("scheduling.cancel", {"booking_id": bob_booking}))["ok"] is True
         assert (await bob.wait_for("slot.freed", count=2))[1]["data"]["start"] == free.replace("Z", "+00:00")
+        for user in ("bob", "lawyer"):  # both told of each change, through the notifications service
+            told = await eventually(lambda user=user: _told(hub, user, 3), timeout=10)
+            assert sorted(told) == ["booked", "cancelled", "rescheduled"]
         bad = await alice.call("scheduling.hold", {"resource": "law-1", "start": "2030-01-01T09:00:00", "type": "consult"})
         assert bad["error"]["code"] == "invalid_message"
         gone = await alice.call("scheduling.hold", {"resource": "nobody", "start": a, "type": "consult"})
