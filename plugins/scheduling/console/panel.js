@@ -85,6 +85,22 @@ export function mount(ctx) {
     hub.on(name, changed);
   });
 
+  function apply(snapshot) {
+    type = snapshot.type;
+    slots.clear();
+    snapshot.slots.forEach(function (slot) { slots.set(Date.parse(slot.start), slot); });
+    $("#sched-zone").textContent = "Times in " + zone + "; " + snapshot.name + " works in " +
+      snapshot.resource_tz + ".";
+    render();
+  }
+
+  // Nothing of this topic is stored: after a reconnect the fresh snapshot is the truth.
+  hub.on("resubscribed", function (detail) {
+    if (resource && detail.topic === "availability:" + resource && detail.reply && detail.reply.snapshot) {
+      apply(detail.reply.snapshot);
+    }
+  });
+
   async function show(id) {
     if (resource && resource !== id) {
       try { await hub.unsubscribe("availability:" + resource); } catch (err) { /* already gone */ }
@@ -94,12 +110,7 @@ export function mount(ctx) {
       var reply = await hub.subscribe("availability:" + id, { params: {
         from: new Date(now).toISOString(), to: new Date(now + 7 * DAY_MS).toISOString(), tz: zone } });
       resource = id;
-      type = reply.snapshot.type;
-      slots.clear();
-      reply.snapshot.slots.forEach(function (slot) { slots.set(Date.parse(slot.start), slot); });
-      $("#sched-zone").textContent = "Times in " + zone + "; " + reply.snapshot.name + " works in " +
-        reply.snapshot.resource_tz + ".";
-      render();
+      apply(reply.snapshot);
       say(reply.snapshot.slots.length + " slots this week.", "ok");
     } catch (err) {
       say(ctx.errorText(err), "error");
