@@ -133,7 +133,9 @@ class Bookings:
         where = [slots.c.state == HELD, slots.c.expires_s <= now]
         if resource_id is not None:
             where.append(slots.c.resource_id == resource_id)
-        rows = [Slot.of(row) for row in await connection.execute(sa.select(slots).where(*where).limit(1000))]
+        # In id order: transactions releasing the same rows lock them in one order, so they never deadlock.
+        query = sa.select(slots).where(*where).order_by(slots.c.id).limit(1000)
+        rows = [Slot.of(row) for row in await connection.execute(query)]
         released = []
         for slot in rows:
             changed = await connection.execute(
