@@ -171,10 +171,11 @@ def parse_instant(value: Any, field: str) -> datetime:
 
 
 def iso_in(seconds: float, tz: ZoneInfo | None = None) -> str:
-    """An epoch second as RFC 3339: in ``tz`` with its offset, or UTC with ``Z``."""
-    if tz is None:
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
+    """An epoch second as RFC 3339: in ``tz`` with its offset, or UTC with ``Z``; milliseconds when it has
+    a fraction (a hold's expiry), none for whole seconds (every slot)."""
+    spec = "seconds" if seconds == int(seconds) else "milliseconds"
+    text = datetime.fromtimestamp(seconds, tz or UTC).isoformat(timespec=spec)
+    return text.replace("+00:00", "Z") if tz is None else text
 
 
 def is_slot(schedule: Schedule, duration_s: int, buffer_s: int, start_s: int) -> bool:
