@@ -439,7 +439,7 @@ async def main() -> None:
     parser.add_argument("--http-concurrency", type=int, default=100, help="keep-alive connections, single publishes")
     parser.add_argument("--batch-size", type=int, default=500,
                         help="events per POST /api/publish/batch (0: no batches, for a hub without the route)")
-    parser.add_argument("--batch-concurrency", type=int, default=4, help="keep-alive connections, batches")
+    parser.add_argument("--batch-concurrency", type=int, default=8, help="keep-alive connections, batches")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each publishing step; the median is shown")
     parser.add_argument("--rounds", type=int, default=3, help="reconnects measured per backend")
     parser.add_argument("--backends", default="sqlite,postgresql")
