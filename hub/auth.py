@@ -64,12 +64,14 @@ class TokenCache:
     verified in full again, so the leeway and the refusal after it are the
     verifier's alone: the cache never extends a token. At most ``size`` entries,
     the least recently used dropped first; tokens longer than ``MAX_TOKEN`` are
-    not kept.
+    not kept. The size is for the few tokens that send many requests (backends):
+    socket handshakes pass through too, but a connection keeps its principal
+    itself, so the cache stays a fixed ~1 MB rather than growing with connections.
     """
 
     MAX_TOKEN = 8192
 
-    def __init__(self, size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, size: int = 1024, clock: Callable[[], float] = time.time) -> None:
         self.size = size
         self.clock = clock
         self._entries: OrderedDict[str, Principal] = OrderedDict()
