@@ -4,15 +4,21 @@ The algorithm allowlist comes from configuration. The key is chosen from the
 algorithm family in the token's header (a secret for HS*, a public key for RS*
 and ES*), so a token signed with HS256 using the RSA public key as its secret
 never verifies.
+
+A token verified once is kept (:class:`TokenCache`) until its ``exp``: a backend
+publishing over HTTP sends the same token with every request, and verifying it
+cost more than storing the event.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -49,10 +55,60 @@ class Principal:
         return SERVICE in self.roles
 
 
-class TokenVerifier:
-    """Verifies tokens against the configured algorithms, keys, audience and issuer."""
+class TokenCache:
+    """Principals of tokens that verified, by the exact token string, each until its ``exp``.
 
-    def __init__(self, settings: Settings) -> None:
+    Only a token that passed every check (signature, algorithm, key, audience,
+    issuer, ``nbf``, ``iat``) is put here, by the verifier whose configuration
+    checked it; nothing here outlives ``exp``. From ``exp`` on the token is
+    verified in full again, so the leeway and the refusal after it are the
+    verifier's alone: the cache never extends a token. At most ``size`` entries,
+    the least recently used dropped first; tokens longer than ``MAX_TOKEN`` are
+    not kept. The size is for the few tokens that send many requests (backends):
+    socket handshakes pass through too, but a connection keeps its principal
+    itself, so the cache stays a fixed ~1 MB rather than growing with connections.
+    """
+
+    MAX_TOKEN = 8192
+
+    def __init__(self, size: int = 1024, clock: Callable[[], float] = time.time) -> None:
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[str, Principal] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> Principal | None:
+        """The principal of ``token`` while it is kept and before its ``exp``; None otherwise."""
+        principal = self._entries.get(token)
+        if principal is None:
+            return None
+        if self.clock() >= principal.expires_at:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Keep ``principal`` for ``token``, unless it is already at or past its ``exp``."""
+        if self.size <= 0 or len(token) > self.MAX_TOKEN or self.clock() >= principal.expires_at:
+            return
+        self._entries[token] = principal
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+class TokenVerifier:
+    """Verifies tokens against the configured algorithms, keys, audience and issuer.
+
+    Each verifier keeps its own :class:`TokenCache`: a token is only ever served
+    from the cache of the configuration that verified it.
+    """
+
+    def __init__(self, settings: Settings, cache: TokenCache | None = None) -> None:
+        self.cache = cache if cache is not None else TokenCache()
         self.algorithms = tuple(settings.jwt_algorithms)
         self.secret = settings.jwt_secret
         self.audience = settings.jwt_audience or None
@@ -101,6 +157,13 @@ class TokenVerifier:
             raise AuthRequired()
         if not isinstance(token, str):
             raise AuthInvalid("The token must be a string.")
+        principal = self.cache.get(token)
+        if principal is None:
+            principal = self._verify(token)
+            self.cache.put(token, principal)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
             key = self._key_for(header)
@@ -142,7 +205,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         datetime.fromtimestamp(expires_at, timezone.utc)
     except (OverflowError, ValueError, OSError):
         raise AuthInvalid("The token's 'exp' is out of range.") from None
-    return Principal(user=sub, roles=tuple(roles), name=name, expires_at=expires_at, claims=dict(claims))
+    # Read-only: one principal serves every request with the same token (TokenCache).
+    return Principal(user=sub, roles=tuple(roles), name=name, expires_at=expires_at,
+                     claims=MappingProxyType(dict(claims)))
 
 
 def token_from_handshake(auth: Any, environ: Mapping[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -77,6 +78,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
             "mint a token with: hub token --sub alice",
             err=True,
         )
+    # What exists now (modules, plugins, the app) lives as long as the process: moved out of
+    # the collector's generations, it is not scanned again by every full collection, which
+    # otherwise cost a publish over HTTP a fifth of its CPU.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,
