@@ -1,0 +1,227 @@
+"""The ``live_data`` service: writes to collections, snapshots at a seq, and the per-subscriber view.
+
+Writes to one collection are serialised (an asyncio lock in the process and, on
+PostgreSQL, an advisory lock across processes): each change is computed over
+the current record, appended to the event log (its ``seq``), then applied to
+the records table. So ``seq`` order is the order changes were made, every
+event's ``previous`` is exact, and the records plus the log are enough to
+rebuild the collection as of any recent ``seq``: that is how a snapshot is
+made to match the ``seq`` of the subscribe reply exactly (no gap, no repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub import Envelope, Form, Hub, HubError, LimitExceeded, Subscription, ViewResult
+
+from .changes import Change, build_event
+from .config import KIND, Collection, Config
+from .filters import EVERYTHING, Filter
+from .policy import Policy, Rule
+from .store import LiveStore, State, replay, undo
+
+log = logging.getLogger("hub.live_data")
+MEMO_LIMIT = 200_000
+
+
+def topic_of(collection: str) -> str:
+    return f"{KIND}:{collection}"
+
+
+def _lock_id(collection: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"live_data:{collection}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class LiveData:
+    """Collections of one hub: its service (``hub.services.get("live_data", ...)``) and its topic kind's callables."""
+
+    def __init__(self, hub: Hub, config: Config, store: LiveStore | None) -> None:
+        self.hub = hub
+        self.config = config
+        self.store = store
+        self.rules: dict[str, Rule] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._memo: dict[tuple[Any, ...], ViewResult] = {}
+        #: Called with (collection, events) after each write is applied (metrics, the bench).
+        self.matches = 0
+
+    # Policy ------------------------------------------------------------------
+
+    def register_rule(self, name: str, rule: Rule) -> None:
+        """An application's visibility rule, ``rule(principal, record) -> bool``, for collections with ``rule = name``."""
+        self.rules[name] = rule
+        self._memo.clear()
+
+    def collection(self, name: str) -> Collection | None:
+        return self.config.collections.get(name)
+
+    def policy(self, name: str) -> Policy:
+        return Policy(self.collection(name), self.rules)
+
+    def _require_store(self) -> LiveStore:
+        if self.store is None:
+            from hub import Unavailable
+
+            raise Unavailable("live_data needs a SQL database (HUB_DATABASE_URL).")
+        return self.store
+
+    # Writes ------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _serial(self, collection: str) -> AsyncIterator[None]:
+        """One writer of ``collection`` at a time, across processes on PostgreSQL."""
+        store = self._require_store()
+        async with self._locks[collection]:
+            if store.database.single_writer:
+                yield
+                return
+            async with store.database.engine.connect() as connection, connection.begin():
+                await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(collection)})
+                yield
+
+    async def redo(self, collection: str, applied: int | None = None) -> int:
+        """Apply the log's events that the records do not reflect yet (after a crash); the seq now applied."""
+        store = self._require_store()
+        if applied is None:
+            applied = await store.applied(collection)
+        topic = topic_of(collection)
+        if await self.hub.log.latest_seq(topic) <= applied:
+            return applied
+        backlog = await self.hub.log.backlog(topic, applied)
+        if not backlog.complete:
+            log.warning("live_data: %s: the log no longer holds every event after seq %d", collection, applied)
+        return await store.apply(collection, backlog.events, applied)
+
+    async def write(self, collection: str, changes: Sequence[Change]) -> list[dict[str, Any]]:
+        """Apply ``changes`` in order; one result per change: ``{key, seq, op}``, or ``{key, error}``."""
+        store = self._require_store()
+        topic = topic_of(collection)
+        key_field = self.collection(collection).key if self.collection(collection) else "id"
+        max_bytes = self.config.settings.max_record_bytes
+        async with self._serial(collection):
+            applied = await self.redo(collection)
+            current: State = await store.records(collection, (change.key for change in changes))
+            events: list[Envelope] = []
+            results: list[dict[str, Any]] = []
+            last = applied
+            for change in changes:
+                try:
+                    built = build_event(change, current.get(change.key), key_field, max_bytes)
+                except HubError as exc:
+                    results.append({"key": change.key, "error": {"code": exc.code, "message": exc.message}})
+                    continue
+                if built is None:
+                    results.append({"key": change.key, "seq": None, "changed": False})
+                    continue
+                envelope = await self.hub.publish(topic, built[0], built[1], id=change.id)
+                seq = envelope.seq or 0
+                results.append({"key": change.key, "seq": seq, "changed": True, "type": envelope.type})
+                if seq <= last:
+                    continue  # the same id was written before: stored and delivered once
+                last = seq
+                replay(current, envelope)
+                events.append(envelope)
+            await store.apply(collection, events, applied)
+        return results
+
+    async def reset(self, collection: str, items: Mapping[str, dict[str, Any]], id: str | None = None) -> int:
+        """Replace the whole collection with ``items`` (key to record): one ``live.reset`` event; its seq."""
+        store = self._require_store()
+        topic = topic_of(collection)
+        async with self._serial(collection):
+            applied = await self.redo(collection)
+            state, _ = await store.state(collection)
+            data = {
+                "records": [{"key": key, "record": record} for key, record in sorted(items.items())],
+                # The records before, so that a snapshot at an older seq can take the reset back out.
+                "previous": [{"key": key, "record": record} for key, record in sorted(state.items())],
+            }
+            envelope = await self.hub.publish(topic, "live.reset", data, id=id)
+            await store.apply(collection, [envelope], applied)
+            return envelope.seq or 0
+
+    # Reads -------------------------------------------------------------------
+
+    async def state_at(self, collection: str, seq: int) -> State:
+        """Every record of ``collection`` as of ``seq`` (the records table, moved to ``seq`` with the log)."""
+        store = self._require_store()
+        state, applied = await store.state(collection)
+        topic = topic_of(collection)
+        if applied < seq:
+            for event in (await self.hub.log.backlog(topic, applied)).events:
+                if (event.seq or 0) <= seq:
+                    replay(state, event)
+        elif applied > seq:
+            later = [event for event in (await self.hub.log.backlog(topic, seq)).events if (event.seq or 0) <= applied]
+            for event in reversed(later):
+                undo(state, event)
+        return state
+
+    def visible_records(self, collection: str, state: State, subscription: Subscription) -> list[dict[str, Any]]:
+        policy = self.policy(collection)
+        wanted: Filter = subscription.params or EVERYTHING
+        principal = subscription.principal
+        return [
+            {"key": key, "record": record} for key, record in sorted(state.items())
+            if wanted.matches(record) and policy.visible(principal, record)
+        ]
+
+    async def snapshot(self, subscription: Subscription) -> dict[str, Any] | None:
+        """``{records}`` matching the subscription, as of the reply's seq; none when ``since`` recovered the gap."""
+        if subscription.since is not None and subscription.recovered:
+            return None  # the backlog brings the client up to date: no snapshot to read
+        state = await self.state_at(subscription.key, subscription.seq or 0)
+        records = self.visible_records(subscription.key, state, subscription)
+        if len(records) > self.config.settings.max_records:
+            raise LimitExceeded(f"The view holds more than {self.config.settings.max_records} records: filter it.")
+        return {"records": records}
+
+    # The view ----------------------------------------------------------------
+
+    def view(self, subscription: Subscription, envelope: Envelope) -> ViewResult:
+        """What one subscriber gets of a stored event; computed once per (event, filter, policy outcome)."""
+        wanted: Filter = subscription.params or EVERYTHING
+        policy = self.policy(subscription.key)
+        outcome = policy.outcome_key(subscription.principal)
+        memo_key = (envelope.id, wanted.key, outcome)
+        memo = self._memo
+        if memo_key in memo:
+            return memo[memo_key]
+        result = self._view(wanted, policy, subscription, envelope, outcome)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[memo_key] = result
+        self.matches += 1
+        return result
+
+    def _view(self, wanted: Filter, policy: Policy, subscription: Subscription, envelope: Envelope,
+              outcome: Any) -> ViewResult:
+        data, principal = envelope.data, subscription.principal
+        if envelope.type == "live.reset":
+            records = [
+                item for item in data.get("records", [])
+                if wanted.matches(item.get("record")) and policy.visible(principal, item.get("record"))
+            ]
+            return Form(("reset", wanted.key, outcome), {"records": records})
+        if envelope.type not in ("live.added", "live.changed", "live.removed") or "key" not in data:
+            return None
+        record, previous = data.get("record"), data.get("previous")
+        now = wanted.matches(record) and policy.visible(principal, record)
+        was = wanted.matches(previous) and policy.visible(principal, previous)
+        key = data["key"]
+        if now and was:
+            return Form("changed", {"key": key, "record": record, "previous": previous}, type="live.changed")
+        if now:
+            return Form("added", {"key": key, "record": record}, type="live.added")
+        if was:
+            return Form("removed", {"key": key}, type="live.removed")
+        return None
