@@ -65,6 +65,8 @@ async def listing(hub: RunningHub, collection: str) -> dict[str, Any]:
     """Every record of ``collection``, as the hub holds it (``GET /api/live_data/collections/...``)."""
     async with hub.http() as http:
         response = await http.get(f"/api/live_data/collections/{collection}", headers=hub.headers())
+    if response.status_code == 404:
+        return {}  # no write reached the collection yet
     response.raise_for_status()
     return {item["key"]: item["record"] for item in response.json()["records"]}
 
