@@ -95,11 +95,13 @@ class LiveDataPlugin:
     def hub_routes(self, hub: Hub) -> list[BaseRoute]:
         return live_routes(hub, self.service)
 
-    @hookimpl
-    async def hub_startup(self, hub: Hub) -> None:
+    # tryfirst and not async: the service is there for other plugins' hub_startup (to register rules).
+    @hookimpl(tryfirst=True)
+    def hub_startup(self, hub: Hub) -> None:
         self.service.config = config.load(hub.plugin_config(NAME))
         try:
-            self.service.store = LiveStore(hub.database)
+            days = self.service.config.settings.retention_days
+            self.service.store = LiveStore(hub.database, keep_ids=days * 86400)
         except Unavailable:
             log.warning("live_data: no SQL database (memory store); live routes answer 503")
             return

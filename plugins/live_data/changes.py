@@ -21,6 +21,8 @@ class Change:
     key: str
     record: dict[str, Any] | None = None
     id: str | None = None
+    #: Keep ``id`` so that a retry gets the first answer (the outbox's ids need only the log's own dedup).
+    remember: bool = True
 
 
 def check_id(value: Any, label: str = "id") -> str | None:
@@ -51,9 +53,16 @@ def parse_change(raw: Any, index: int, batch_id: str | None) -> Change:
 
 
 def build_event(change: Change, previous: dict[str, Any] | None, key_field: str, max_bytes: int) -> tuple[str, dict[str, Any]] | None:
-    """The ``(type, data)`` to store for ``change`` over ``previous``; ``None`` when it changes nothing."""
+    """The ``(type, data)`` to store for ``change`` over ``previous``; ``None`` when it changes nothing.
+
+    A change that changes nothing but carries an idempotency id is still stored
+    (no subscriber sees it: ``record`` equals ``previous``), so that every retry
+    of it gets the answer of the first try.
+    """
     if change.op == "delete":
         if previous is None:
+            if change.id is not None:
+                return "live.removed", {"key": change.key, "record": None, "previous": None}
             return None
         return "live.removed", {"key": change.key, "record": None, "previous": previous}
     assert change.record is not None
@@ -71,7 +80,7 @@ def build_event(change: Change, previous: dict[str, Any] | None, key_field: str,
     if len(encode_json(record)) > max_bytes:
         raise TooLarge(f"A record is limited to {max_bytes} bytes of JSON.")
     if record == previous:
-        return None
+        return None if change.id is None else ("live.changed", {"key": change.key, "record": record, "previous": record})
     if previous is None:
         return "live.added", {"key": change.key, "record": record, "previous": None}
     return "live.changed", {"key": change.key, "record": record, "previous": previous}

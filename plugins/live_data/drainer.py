@@ -134,9 +134,9 @@ class Drainer:
             collection = self.by_table[row.table]
             event_id = f"outbox.{row.table}.{row.id}"
             if row.op == "DELETE":
-                change = Change("delete", row.key, None, event_id)
+                change = Change("delete", row.key, None, event_id, remember=False)
             else:
-                change = Change("upsert", row.key, decode_json(row.data or "{}"), event_id)
+                change = Change("upsert", row.key, decode_json(row.data or "{}"), event_id, remember=False)
             groups.setdefault(collection.name, []).append(change)
         for name, changes in groups.items():
             for result in await self.service.write(name, changes):

@@ -11,7 +11,7 @@ from hub import Hub, InvalidMessage, JSONResponse, LimitExceeded, NotFound, desc
 
 from .changes import KEY_PATTERN, Change, check_id, parse_change
 from .config import COLLECTION_PATTERN
-from .service import LiveData
+from .service import LiveData, error_of
 
 WRITERS = ("service", "admin")
 RECORD_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -52,9 +52,9 @@ def live_routes(hub: Hub, service: LiveData) -> list[BaseRoute]:
         change = Change(op, key, record, check_id(request.headers.get("idempotency-key"), "Idempotency-Key"))
         result = (await service.write(collection, [change]))[0]
         if "error" in result:
-            raise _error(result["error"])
-        if op == "delete" and result["seq"] is None:
-            return JSONResponse({"key": key, "seq": None, "deleted": False})
+            raise error_of(result["error"])
+        if op == "delete" and not result["changed"]:
+            return JSONResponse({"key": key, "seq": result["seq"], "deleted": False})
         return JSONResponse(result)
 
     @describe(summary="Upsert a record (the body is the record)", requestBody=RECORD_BODY)
@@ -116,10 +116,3 @@ def _keyed(service: LiveData, collection: str, items: dict[str, dict[str, Any]])
         record.setdefault(key_field, key)
     return items
 
-
-def _error(error: dict[str, str]) -> Exception:
-    from hub import HubError
-
-    exc = HubError(error["message"], code=error["code"])
-    exc.status = {"not_found": 404, "too_large": 413, "invalid_message": 400}.get(error["code"], 400)
-    return exc

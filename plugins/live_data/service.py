@@ -21,16 +21,31 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub import Envelope, Form, Hub, HubError, LimitExceeded, Subscription, ViewResult
+from hub import (
+    Conflict, Envelope, Form, Hub, HubError, InvalidMessage, LimitExceeded, NotFound, Subscription, TooLarge, ViewResult,
+)
 
 from .changes import Change, build_event
 from .config import KIND, Collection, Config
 from .filters import EVERYTHING, Filter
 from .policy import Policy, Rule
-from .store import LiveStore, State, replay, undo
+from .store import IDEMPOTENT, LiveStore, State, replay, undo
 
 log = logging.getLogger("hub.live_data")
 MEMO_LIMIT = 200_000
+
+
+def error_of(error: Mapping[str, str]) -> HubError:
+    """The :class:`HubError` of a result's ``error`` (its code and message, with the code's HTTP status)."""
+    kinds: dict[str, type[HubError]] = {
+        "not_found": NotFound, "too_large": TooLarge, "conflict": Conflict, "invalid_message": InvalidMessage,
+    }
+    return kinds.get(error["code"], InvalidMessage)(error["message"])
+
+
+def _result(key: str, envelope: Envelope) -> dict[str, Any]:
+    data = envelope.data
+    return {"key": key, "seq": envelope.seq, "changed": data.get("record") != data.get("previous"), "type": envelope.type}
 
 
 def topic_of(collection: str) -> str:
@@ -110,10 +125,14 @@ class LiveData:
         async with self._serial(collection):
             applied = await self.redo(collection)
             current: State = await store.records(collection, (change.key for change in changes))
+            done = await store.seqs(collection, (change.id for change in changes if change.id and change.remember))
             events: list[Envelope] = []
             results: list[dict[str, Any]] = []
             last = applied
             for change in changes:
+                if change.id in done:
+                    results.append(await self._answer_again(topic, change, done[change.id]))
+                    continue
                 try:
                     built = build_event(change, current.get(change.key), key_field, max_bytes)
                 except HubError as exc:
@@ -122,9 +141,10 @@ class LiveData:
                 if built is None:
                     results.append({"key": change.key, "seq": None, "changed": False})
                     continue
-                envelope = await self.hub.publish(topic, built[0], built[1], id=change.id)
+                meta = {IDEMPOTENT: True} if change.id is not None and change.remember else None
+                envelope = await self.hub.publish(topic, built[0], built[1], id=change.id, meta=meta)
                 seq = envelope.seq or 0
-                results.append({"key": change.key, "seq": seq, "changed": True, "type": envelope.type})
+                results.append(_result(change.key, envelope))
                 if seq <= last:
                     continue  # the same id was written before: stored and delivered once
                 last = seq
@@ -133,19 +153,50 @@ class LiveData:
             await store.apply(collection, events, applied)
         return results
 
+    async def _answer_again(self, topic: str, change: Change, seq: int) -> dict[str, Any]:
+        """The result of a change retried with the id of one already applied: the first try's."""
+        events = (await self.hub.log.backlog(topic, seq - 1, limit=1)).events
+        if events and events[0].seq == seq and events[0].id == change.id:
+            return _result(change.key, events[0])
+        return {"key": change.key, "seq": seq, "changed": True}  # the event itself is past retention
+
+    async def upsert(self, collection: str, key: str, record: dict[str, Any], id: str | None = None) -> dict[str, Any]:
+        """Create or replace one record; ``{key, seq, changed}`` (``seq`` None when nothing changed)."""
+        return await self._one(collection, Change("upsert", key, record, id))
+
+    async def patch(self, collection: str, key: str, fields: dict[str, Any], id: str | None = None) -> dict[str, Any]:
+        """Change some fields of a record; ``NotFound`` when there is none."""
+        return await self._one(collection, Change("patch", key, fields, id))
+
+    async def delete(self, collection: str, key: str, id: str | None = None) -> dict[str, Any]:
+        """Delete a record; ``{key, seq: None, changed: False}`` when there was none."""
+        return await self._one(collection, Change("delete", key, None, id))
+
+    async def get(self, collection: str) -> dict[str, dict[str, Any]]:
+        """Every record of ``collection`` now, by key."""
+        return await self.state_at(collection, await self.hub.log.latest_seq(topic_of(collection)))
+
+    async def _one(self, collection: str, change: Change) -> dict[str, Any]:
+        result = (await self.write(collection, [change]))[0]
+        if "error" in result:
+            raise error_of(result["error"])
+        return result
+
     async def reset(self, collection: str, items: Mapping[str, dict[str, Any]], id: str | None = None) -> int:
         """Replace the whole collection with ``items`` (key to record): one ``live.reset`` event; its seq."""
         store = self._require_store()
         topic = topic_of(collection)
         async with self._serial(collection):
             applied = await self.redo(collection)
+            if id is not None and (done := await store.seqs(collection, [id])):
+                return done[id]
             state, _ = await store.state(collection)
             data = {
                 "records": [{"key": key, "record": record} for key, record in sorted(items.items())],
                 # The records before, so that a snapshot at an older seq can take the reset back out.
                 "previous": [{"key": key, "record": record} for key, record in sorted(state.items())],
             }
-            envelope = await self.hub.publish(topic, "live.reset", data, id=id)
+            envelope = await self.hub.publish(topic, "live.reset", data, id=id, meta={IDEMPOTENT: True} if id else None)
             await store.apply(collection, [envelope], applied)
             return envelope.seq or 0
 
@@ -215,6 +266,8 @@ class LiveData:
         if envelope.type not in ("live.added", "live.changed", "live.removed") or "key" not in data:
             return None
         record, previous = data.get("record"), data.get("previous")
+        if record == previous:
+            return None  # a change that changed nothing (stored only for its idempotency id)
         now = wanted.matches(record) and policy.visible(principal, record)
         was = wanted.matches(previous) and policy.visible(principal, previous)
         key = data["key"]

@@ -30,6 +30,15 @@ records = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
+ids = sa.Table(
+    "live_data_ids", metadata,
+    sa.Column("collection", sa.String(200), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+#: The meta flag of an event whose id is a change's idempotency id (its seq is kept in live_data_ids).
+IDEMPOTENT = "live_data_id"
 leases = sa.Table(
     "live_data_leases", metadata,
     sa.Column("name", sa.String(200), primary_key=True),
@@ -76,8 +85,11 @@ def undo(state: State, event: Envelope) -> None:
 class LiveStore:
     """Reads and writes of the records tables."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, keep_ids: float = 7 * 86400) -> None:
         self.database = database
+        #: Seconds an idempotency id is remembered (the events' retention).
+        self.keep_ids = keep_ids
+        self._applies = 0
 
     async def state(self, collection: str) -> tuple[State, int]:
         """Every record of ``collection`` and the seq they reflect (0 for a collection never written)."""
@@ -108,6 +120,17 @@ class LiveStore:
             )).all()
         return {key: decode_json(record) for key, record in rows}
 
+    async def seqs(self, collection: str, wanted: Iterable[str]) -> dict[str, int]:
+        """The seq of each change id already applied to ``collection``."""
+        wanted = list(set(wanted))
+        if not wanted:
+            return {}
+        async with self.database.read() as connection:
+            rows = (await connection.execute(
+                sa.select(ids.c.id, ids.c.seq).where(ids.c.collection == collection, ids.c.id.in_(wanted))
+            )).all()
+        return {row[0]: int(row[1]) for row in rows}
+
     async def names(self) -> list[str]:
         async with self.database.read() as connection:
             return list((await connection.scalars(sa.select(collections.c.name).order_by(collections.c.name))).all())
@@ -130,6 +153,9 @@ class LiveStore:
                 await connection.execute(
                     collections.update().where(collections.c.name == collection).values(applied_seq=latest)
                 )
+            self._applies += 1
+            if self.keep_ids and self._applies % 1000 == 1:
+                await connection.execute(ids.delete().where(ids.c.created_at < time.time() - self.keep_ids))
         return latest
 
     async def _ensure(self, connection: Any, collection: str) -> None:
@@ -139,6 +165,10 @@ class LiveStore:
 
     async def _write(self, connection: Any, collection: str, event: Envelope) -> None:
         data = event.data
+        if event.meta.get(IDEMPOTENT):
+            await connection.execute(
+                ids.insert().values(collection=collection, id=event.id, seq=event.seq, created_at=time.time())
+            )
         where = records.c.collection == collection
         if event.type == "live.reset":
             await connection.execute(records.delete().where(where))

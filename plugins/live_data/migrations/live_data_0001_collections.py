@@ -1,4 +1,4 @@
-"""live_data: collections, their records, and the outbox drainer's lease.
+"""live_data: collections, their records, the changes' idempotency ids, and the outbox drainer's lease.
 
 Revision ID: live_data_0001
 Revises:
@@ -31,6 +31,14 @@ def upgrade() -> None:
         sa.Column("record", sa.Text, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
     )
+    # The idempotency ids of changes, so that a retry gets the first try's answer (written with the records).
+    op.create_table(
+        "live_data_ids",
+        sa.Column("collection", sa.String(200), primary_key=True),
+        sa.Column("id", sa.String(128), primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False, index=True),
+    )
     op.create_table(
         "live_data_leases",
         sa.Column("name", sa.String(200), primary_key=True),
@@ -41,5 +49,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("live_data_leases")
+    op.drop_table("live_data_ids")
     op.drop_table("live_data_records")
     op.drop_table("live_data_collections")
