@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub import (
-    Conflict, Envelope, Form, Hub, HubError, InvalidMessage, LimitExceeded, NotFound, Subscription, TooLarge, ViewResult,
+    Conflict, Envelope, Form, Hub, HubError, InvalidMessage, LimitExceeded, NotFound, Subscription, TooLarge, Unavailable, ViewResult,
 )
 
 from .changes import Change, build_event
@@ -65,6 +65,7 @@ class LiveData:
         self.store = store
         self.rules: dict[str, Rule] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._waiting: defaultdict[str, list[tuple[list[Change], asyncio.Future[list[dict[str, Any]]]]]] = defaultdict(list)
         self._memo: dict[tuple[Any, ...], ViewResult] = {}
         #: Called with (collection, events) after each write is applied (metrics, the bench).
         self.matches = 0
@@ -84,8 +85,6 @@ class LiveData:
 
     def _require_store(self) -> LiveStore:
         if self.store is None:
-            from hub import Unavailable
-
             raise Unavailable("live_data needs a SQL database (HUB_DATABASE_URL).")
         return self.store
 
@@ -117,41 +116,76 @@ class LiveData:
         return await store.apply(collection, backlog.events, applied)
 
     async def write(self, collection: str, changes: Sequence[Change]) -> list[dict[str, Any]]:
-        """Apply ``changes`` in order; one result per change: ``{key, seq, op}``, or ``{key, error}``."""
+        """Apply ``changes`` in order; one result per change: ``{key, seq, changed, type}``, or ``{key, error}``.
+
+        Writes that wait for the collection while another is in progress go
+        together, in the order they came, as one batch: one read of the
+        records and one transaction applying them, however many writers.
+        """
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._waiting[collection].append((list(changes), future))
+        async with self._serial(collection):
+            waiting = self._waiting.pop(collection, [])
+            if waiting:
+                try:
+                    results = await self._write_now(collection, [change for part, _ in waiting for change in part])
+                except BaseException as exc:
+                    # The writers that joined this batch fail with it (a cancelled one: as unavailable, to retry).
+                    failure = Unavailable("The write was interrupted: try again.") if isinstance(exc, asyncio.CancelledError) else exc
+                    for _, other in waiting:
+                        if not other.done():
+                            other.set_exception(failure)
+                    raise
+                start = 0
+                for part, other in waiting:
+                    if not other.done():
+                        other.set_result(results[start:start + len(part)])
+                    start += len(part)
+        return await future
+
+    async def _write_now(self, collection: str, changes: Sequence[Change]) -> list[dict[str, Any]]:
+        """One batch of changes, the collection's writer held (by :meth:`write`)."""
         store = self._require_store()
         topic = topic_of(collection)
         key_field = self.collection(collection).key if self.collection(collection) else "id"
         max_bytes = self.config.settings.max_record_bytes
-        async with self._serial(collection):
-            applied = await self.redo(collection)
-            current: State = await store.records(collection, (change.key for change in changes))
-            done = await store.seqs(collection, (change.id for change in changes if change.id and change.remember))
-            events: list[Envelope] = []
-            results: list[dict[str, Any]] = []
-            last = applied
-            for change in changes:
-                if change.id in done:
-                    results.append(await self._answer_again(topic, change, done[change.id]))
-                    continue
-                try:
-                    built = build_event(change, current.get(change.key), key_field, max_bytes)
-                except HubError as exc:
-                    results.append({"key": change.key, "error": {"code": exc.code, "message": exc.message}})
-                    continue
-                if built is None:
-                    results.append({"key": change.key, "seq": None, "changed": False})
-                    continue
-                meta = {IDEMPOTENT: True} if change.id is not None and change.remember else None
-                envelope = await self.hub.publish(topic, built[0], built[1], id=change.id, meta=meta)
-                seq = envelope.seq or 0
-                results.append(_result(change.key, envelope))
-                if seq <= last:
-                    continue  # the same id was written before: stored and delivered once
-                last = seq
-                replay(current, envelope)
-                events.append(envelope)
+        applied = await self.redo(collection)
+        current: State = await store.records(collection, (change.key for change in changes))
+        done = await store.seqs(collection, (change.id for change in changes if change.id and change.remember))
+        events: list[Envelope] = []
+        results: list[dict[str, Any]] = []
+        last = applied
+        try:
+            await self._publish_each(topic, changes, current, done, key_field, max_bytes, results, events, last)
+        finally:
+            # What reached the log is applied, even when a later change of the batch failed.
             await store.apply(collection, events, applied)
         return results
+
+    async def _publish_each(self, topic: str, changes: Sequence[Change], current: State, done: dict[str, int],
+                            key_field: str, max_bytes: int, results: list[dict[str, Any]],
+                            events: list[Envelope], last: int) -> None:
+        for change in changes:
+            if change.id in done:
+                results.append(await self._answer_again(topic, change, done[change.id]))
+                continue
+            try:
+                built = build_event(change, current.get(change.key), key_field, max_bytes)
+            except HubError as exc:
+                results.append({"key": change.key, "error": {"code": exc.code, "message": exc.message}})
+                continue
+            if built is None:
+                results.append({"key": change.key, "seq": None, "changed": False})
+                continue
+            meta = {IDEMPOTENT: True} if change.id is not None and change.remember else None
+            envelope = await self.hub.publish(topic, built[0], built[1], id=change.id, meta=meta)
+            seq = envelope.seq or 0
+            results.append(_result(change.key, envelope))
+            if seq <= last:
+                continue  # the same id was written before: stored and delivered once
+            last = seq
+            replay(current, envelope)
+            events.append(envelope)
 
     async def _answer_again(self, topic: str, change: Change, seq: int) -> dict[str, Any]:
         """The result of a change retried with the id of one already applied: the first try's."""
