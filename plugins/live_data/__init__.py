@@ -98,14 +98,19 @@ class LiveDataPlugin:
     # tryfirst and not async: the service is there for other plugins' hub_startup (to register rules).
     @hookimpl(tryfirst=True)
     def hub_startup(self, hub: Hub) -> None:
-        self.service.config = config.load(hub.plugin_config(NAME))
+        loaded = config.load(hub.plugin_config(NAME))
         try:
-            days = self.service.config.settings.retention_days
-            self.service.store = LiveStore(hub.database, keep_ids=days * 86400)
+            database = hub.database
         except Unavailable:
             log.warning("live_data: no SQL database (memory store); live routes answer 503")
+            self.service.configure(loaded, None)
             return
+        self.service.configure(loaded, LiveStore(database, keep_ids=loaded.settings.retention_days * 86400))
         hub.services.provide(NAME, self.service)
+        self.service.on_match = hub.metrics.counter(
+            "hub_live_data_view_matches_total", "Filter matches: one per event and distinct filter among its subscribers (not per subscriber)."
+        ).inc
+        self.service.on_change = hub.metrics.counter("hub_live_data_changes_total", "Changes stored.").inc
         watched = [c for c in self.service.config.collections.values() if c.watched]
         if watched and self.service.config.settings.source_url:
             from .drainer import Drainer

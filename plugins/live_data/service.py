@@ -66,9 +66,17 @@ class LiveData:
         self.rules: dict[str, Rule] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: defaultdict[str, list[tuple[list[Change], asyncio.Future[list[dict[str, Any]]]]]] = defaultdict(list)
-        self._memo: dict[tuple[Any, ...], ViewResult] = {}
-        #: Called with (collection, events) after each write is applied (metrics, the bench).
-        self.matches = 0
+        self._memo: dict[tuple[Any, ...], Any] = {}
+        self._policies: dict[str, Policy] = {}
+        #: Views computed (memo misses): one per event and distinct (filter, policy outcome).
+        self.on_match: Any = None
+        self.on_change: Any = None
+
+    def configure(self, config: Config, store: LiveStore | None) -> None:
+        """The hub's configuration and store, once it starts."""
+        self.config, self.store = config, store
+        self._policies.clear()
+        self._memo.clear()
 
     # Policy ------------------------------------------------------------------
 
@@ -76,12 +84,19 @@ class LiveData:
         """An application's visibility rule, ``rule(principal, record) -> bool``, for collections with ``rule = name``."""
         self.rules[name] = rule
         self._memo.clear()
+        self._policies.clear()
 
     def collection(self, name: str) -> Collection | None:
         return self.config.collections.get(name)
 
     def policy(self, name: str) -> Policy:
         return Policy(self.collection(name), self.rules)
+
+    def _policy(self, name: str) -> Policy:
+        policy = self._policies.get(name)
+        if policy is None:
+            policy = self._policies[name] = self.policy(name)
+        return policy
 
     def _require_store(self) -> LiveStore:
         if self.store is None:
@@ -186,6 +201,8 @@ class LiveData:
             last = seq
             replay(current, envelope)
             events.append(envelope)
+            if self.on_change is not None:
+                self.on_change()
 
     async def _answer_again(self, topic: str, change: Change, seq: int) -> dict[str, Any]:
         """The result of a change retried with the id of one already applied: the first try's."""
@@ -273,42 +290,67 @@ class LiveData:
     # The view ----------------------------------------------------------------
 
     def view(self, subscription: Subscription, envelope: Envelope) -> ViewResult:
-        """What one subscriber gets of a stored event; computed once per (event, filter, policy outcome)."""
+        """What one subscriber gets of a stored event.
+
+        The filter is matched once per event and distinct filter (memoised by
+        the event's id), whatever the number of subscribers sharing it; the
+        policy then costs a comparison or two per subscriber, and the forms
+        (added, changed, removed) are built once per event.
+        """
         wanted: Filter = subscription.params or EVERYTHING
-        policy = self.policy(subscription.key)
-        outcome = policy.outcome_key(subscription.principal)
-        memo_key = (envelope.id, wanted.key, outcome)
+        policy = self._policy(subscription.key)
+        principal = subscription.principal
+        if envelope.type == "live.reset":
+            return self._memoised((envelope.id, wanted.key, policy.outcome_key(principal)),
+                                  lambda: self._reset_form(wanted, policy, principal, envelope))
+        now, was = self._memoised((envelope.id, wanted.key), lambda: self._match(wanted, envelope))
+        if not (now or was):
+            return None
+        if not policy.sees_all(principal):
+            now = now and policy.visible(principal, envelope.data.get("record"))
+            was = was and policy.visible(principal, envelope.data.get("previous"))
+        if now:
+            return self._memoised((envelope.id, "changed" if was else "added"), lambda: _form(envelope, now, was))
+        if was:
+            return self._memoised((envelope.id, "removed"), lambda: _form(envelope, now, was))
+        return None
+
+    def _memoised(self, key: tuple[Any, ...], compute: Any) -> Any:
         memo = self._memo
-        if memo_key in memo:
-            return memo[memo_key]
-        result = self._view(wanted, policy, subscription, envelope, outcome)
+        if key in memo:
+            return memo[key]
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        memo[memo_key] = result
-        self.matches += 1
-        return result
+        value = memo[key] = compute()
+        return value
 
-    def _view(self, wanted: Filter, policy: Policy, subscription: Subscription, envelope: Envelope,
-              outcome: Any) -> ViewResult:
-        data, principal = envelope.data, subscription.principal
-        if envelope.type == "live.reset":
-            records = [
-                item for item in data.get("records", [])
-                if wanted.matches(item.get("record")) and policy.visible(principal, item.get("record"))
-            ]
-            return Form(("reset", wanted.key, outcome), {"records": records})
+    def _match(self, wanted: Filter, envelope: Envelope) -> tuple[bool, bool]:
+        """Whether the event's new and previous record pass the filter (no policy): once per event and filter."""
+        if self.on_match is not None:
+            self.on_match()
+        data = envelope.data
         if envelope.type not in ("live.added", "live.changed", "live.removed") or "key" not in data:
-            return None
+            return False, False  # not one of ours
         record, previous = data.get("record"), data.get("previous")
         if record == previous:
-            return None  # a change that changed nothing (stored only for its idempotency id)
-        now = wanted.matches(record) and policy.visible(principal, record)
-        was = wanted.matches(previous) and policy.visible(principal, previous)
-        key = data["key"]
-        if now and was:
-            return Form("changed", {"key": key, "record": record, "previous": previous}, type="live.changed")
-        if now:
-            return Form("added", {"key": key, "record": record}, type="live.added")
-        if was:
-            return Form("removed", {"key": key}, type="live.removed")
-        return None
+            return False, False  # a change that changed nothing (stored only for its idempotency id)
+        return wanted.matches(record), wanted.matches(previous)
+
+    def _reset_form(self, wanted: Filter, policy: Policy, principal: Any, envelope: Envelope) -> Form:
+        if self.on_match is not None:
+            self.on_match()
+        records = [
+            item for item in envelope.data.get("records", [])
+            if wanted.matches(item.get("record")) and policy.visible(principal, item.get("record"))
+        ]
+        return Form(("reset", wanted.key, policy.outcome_key(principal)), {"records": records})
+
+
+def _form(envelope: Envelope, now: bool, was: bool) -> Form:
+    data = envelope.data
+    key = data["key"]
+    if now and was:
+        return Form("changed", {"key": key, "record": data["record"], "previous": data["previous"]}, type="live.changed")
+    if now:
+        return Form("added", {"key": key, "record": data["record"]}, type="live.added")
+    return Form("removed", {"key": key}, type="live.removed")
