@@ -94,7 +94,7 @@ def live_routes(hub: Hub, service: LiveData) -> list[BaseRoute]:
         """Every record of a collection (admin, service): for checks and scripts."""
         await hub.authenticate(request, WRITERS)
         collection, _ = _target(request)
-        store = service._require_store()
+        store = service.require_store()
         state, seq = await store.state(collection)
         if not seq and not state:
             raise NotFound(f"No collection {collection!r}.")

@@ -32,7 +32,7 @@ from .policy import Policy, Rule
 from .store import IDEMPOTENT, LiveStore, State, replay, undo
 
 log = logging.getLogger("hub.live_data")
-MEMO_LIMIT = 200_000
+MEMO_LIMIT = 50_000
 
 
 def error_of(error: Mapping[str, str]) -> HubError:
@@ -98,7 +98,7 @@ class LiveData:
             policy = self._policies[name] = self.policy(name)
         return policy
 
-    def _require_store(self) -> LiveStore:
+    def require_store(self) -> LiveStore:
         if self.store is None:
             raise Unavailable("live_data needs a SQL database (HUB_DATABASE_URL).")
         return self.store
@@ -108,7 +108,7 @@ class LiveData:
     @contextlib.asynccontextmanager
     async def _serial(self, collection: str) -> AsyncIterator[None]:
         """One writer of ``collection`` at a time, across processes on PostgreSQL."""
-        store = self._require_store()
+        store = self.require_store()
         async with self._locks[collection]:
             if store.database.single_writer:
                 yield
@@ -119,7 +119,7 @@ class LiveData:
 
     async def redo(self, collection: str, applied: int | None = None) -> int:
         """Apply the log's events that the records do not reflect yet (after a crash); the seq now applied."""
-        store = self._require_store()
+        store = self.require_store()
         if applied is None:
             applied = await store.applied(collection)
         topic = topic_of(collection)
@@ -160,9 +160,10 @@ class LiveData:
 
     async def _write_now(self, collection: str, changes: Sequence[Change]) -> list[dict[str, Any]]:
         """One batch of changes, the collection's writer held (by :meth:`write`)."""
-        store = self._require_store()
+        store = self.require_store()
         topic = topic_of(collection)
-        key_field = self.collection(collection).key if self.collection(collection) else "id"
+        configured = self.collection(collection)
+        key_field = configured.key if configured is not None else "id"
         max_bytes = self.config.settings.max_record_bytes
         applied = await self.redo(collection)
         current: State = await store.records(collection, (change.key for change in changes))
@@ -235,7 +236,7 @@ class LiveData:
 
     async def reset(self, collection: str, items: Mapping[str, dict[str, Any]], id: str | None = None) -> int:
         """Replace the whole collection with ``items`` (key to record): one ``live.reset`` event; its seq."""
-        store = self._require_store()
+        store = self.require_store()
         topic = topic_of(collection)
         async with self._serial(collection):
             applied = await self.redo(collection)
@@ -255,7 +256,7 @@ class LiveData:
 
     async def state_at(self, collection: str, seq: int) -> State:
         """Every record of ``collection`` as of ``seq`` (the records table, moved to ``seq`` with the log)."""
-        store = self._require_store()
+        store = self.require_store()
         state, applied = await store.state(collection)
         topic = topic_of(collection)
         if applied < seq:
@@ -301,19 +302,20 @@ class LiveData:
         policy = self._policy(subscription.key)
         principal = subscription.principal
         if envelope.type == "live.reset":
-            return self._memoised((envelope.id, wanted.key, policy.outcome_key(principal)),
-                                  lambda: self._reset_form(wanted, policy, principal, envelope))
+            form: Form = self._memoised((envelope.id, wanted.key, policy.outcome_key(principal)),
+                                        lambda: self._reset_form(wanted, policy, principal, envelope))
+            return form
         now, was = self._memoised((envelope.id, wanted.key), lambda: self._match(wanted, envelope))
         if not (now or was):
             return None
         if not policy.sees_all(principal):
             now = now and policy.visible(principal, envelope.data.get("record"))
             was = was and policy.visible(principal, envelope.data.get("previous"))
-        if now:
-            return self._memoised((envelope.id, "changed" if was else "added"), lambda: _form(envelope, now, was))
-        if was:
-            return self._memoised((envelope.id, "removed"), lambda: _form(envelope, now, was))
-        return None
+        if not (now or was):
+            return None
+        name = "removed" if not now else "changed" if was else "added"
+        shared: Form = self._memoised((envelope.id, name), lambda: _form(envelope, now, was))
+        return shared
 
     def _memoised(self, key: tuple[Any, ...], compute: Any) -> Any:
         memo = self._memo
