@@ -8,8 +8,9 @@ Not a test: it prints a table and writes bench/results/live_data.json. For each 
 2. ``--subscribers`` python-socketio clients subscribe to ``live:cases``, client ``i`` with the
    filter ``{"grp": i % --filters}`` (and, with the policy, as user ``u<i>``, seeing only the
    records whose ``owner`` is them);
-3. ``--writers`` tasks commit ``--changes`` upserts to the table, one transaction each; every row
-   carries the time just before its commit, so each client measures commit-to-delivery.
+3. ``--writers`` tasks commit ``--changes`` upserts to the table, one transaction each (as fast
+   as they can, or ``--rate`` per second in all); every row carries the time just before its
+   commit, so each client measures commit-to-delivery.
 
 ``changes/s`` is the changes divided by the time from the first commit to the last delivery;
 ``views/change`` is the hub's ``hub_live_data_view_matches_total`` per change: how many views
@@ -17,7 +18,7 @@ were computed for each change (one per distinct filter and policy outcome among 
 subscribers, not one per subscriber). Usage::
 
     python bench/live_data_bench.py [--subscribers 1000] [--filters 100] [--changes 2000]
-        [--backends sqlite,postgresql] [--postgres URL]
+        [--rate 0] [--backends sqlite,postgresql] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -157,10 +158,15 @@ async def _step(backend: str, policy: bool, args: argparse.Namespace, workdir: P
         )
 
         async def writer() -> None:
+            interval = args.writers / args.rate if args.rate else 0.0
+            next_at = time.monotonic()
             while queue:
                 row, group, owner = queue.pop()
                 async with engine.begin() as connection:
                     await connection.execute(upsert, {"id": row, "grp": group, "owner": owner, "t": time.time()})
+                if interval:
+                    next_at += interval
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
         started = time.time()
         await asyncio.gather(*(writer() for _ in range(args.writers)))
@@ -177,6 +183,7 @@ async def _step(backend: str, policy: bool, args: argparse.Namespace, workdir: P
         latencies.sort()
         return {
             "backend": backend, "policy": "owner" if policy else "none", "subscribers": args.subscribers,
+            "rate": args.rate,
             "filters": args.filters, "changes": args.changes, "stored": stored,
             "changes_per_s": args.changes / elapsed if elapsed else 0.0,
             "commit_s": committed - started,
@@ -200,6 +207,9 @@ async def main() -> None:
     parser.add_argument("--filters", type=int, default=100)
     parser.add_argument("--changes", type=int, default=2000)
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="Changes per second the writers commit, in all (0: as fast as they can). "
+                             "Saturated, the latency is mostly queueing; paced below the throughput, it is the path's own.")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
@@ -216,7 +226,8 @@ async def main() -> None:
                     flush=True,
                 )
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    results = RESULTS if not args.rate else RESULTS.with_name("live_data_paced.json")
+    results.write_text(json.dumps({
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load": os.getloadavg()},
         "parameters": vars(args), "results": rows,
