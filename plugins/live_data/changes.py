@@ -61,7 +61,7 @@ def build_event(change: Change, previous: dict[str, Any] | None, key_field: str,
     """
     if change.op == "delete":
         if previous is None:
-            if change.id is not None:
+            if change.id is not None and change.remember:
                 return "live.removed", {"key": change.key, "record": None, "previous": None}
             return None
         return "live.removed", {"key": change.key, "record": None, "previous": previous}
@@ -80,7 +80,7 @@ def build_event(change: Change, previous: dict[str, Any] | None, key_field: str,
     if len(encode_json(record)) > max_bytes:
         raise TooLarge(f"A record is limited to {max_bytes} bytes of JSON.")
     if record == previous:
-        return None if change.id is None else ("live.changed", {"key": change.key, "record": record, "previous": record})
+        return None if change.id is None or not change.remember else ("live.changed", {"key": change.key, "record": record, "previous": record})
     if previous is None:
         return "live.added", {"key": change.key, "record": record, "previous": None}
     return "live.changed", {"key": change.key, "record": record, "previous": previous}

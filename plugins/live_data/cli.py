@@ -56,13 +56,16 @@ def _run(url: str, build: Any, print_only: bool) -> None:
 @click.option("--key", default="id", show_default=True, help="Its primary key column (the records' key).")
 @click.option("--url", help=URL_HELP)
 @click.option("--print", "print_only", is_flag=True, help="Print the SQL instead of running it.")
-def install_triggers(table: str, key: str, url: str | None, print_only: bool) -> None:
+@click.option("--backfill/--no-backfill", default=True, show_default=True,
+              help="Also put the rows already in TABLE into the outbox, so the collection starts complete.")
+def install_triggers(table: str, key: str, url: str | None, print_only: bool, backfill: bool) -> None:
     """Create the outbox (once) and the triggers that write every change of TABLE into it."""
-    from .triggers import install_sql
+    from .triggers import backfill_sql, install_sql
 
     async def build(connection: Any, dialect: str) -> list[str]:
         columns = await _columns(connection, table) if dialect == "sqlite" else None
-        return install_sql(dialect, table, key, columns)
+        statements = install_sql(dialect, table, key, columns)
+        return statements + (backfill_sql(dialect, table, key, columns) if backfill else [])
 
     _run(_url(url), build, print_only)
 

@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub import (
-    Conflict, Envelope, Form, Hub, HubError, InvalidMessage, LimitExceeded, NotFound, Subscription, TooLarge, Unavailable, ViewResult,
+    Conflict, Envelope, Form, Hub, HubError, InvalidMessage, LimitExceeded, NotFound, Subscription, TooLarge,
+    Unavailable, ViewResult,
 )
 
 from .changes import Change, build_event
@@ -68,7 +69,8 @@ class LiveData:
         self._waiting: defaultdict[str, list[tuple[list[Change], asyncio.Future[list[dict[str, Any]]]]]] = defaultdict(list)
         self._memo: dict[tuple[Any, ...], Any] = {}
         self._policies: dict[str, Policy] = {}
-        #: Views computed (memo misses): one per event and distinct (filter, policy outcome).
+        #: Called for each filter match computed (once per event and distinct filter) and each change
+        #: stored: the plugin's metrics.
         self.on_match: Any = None
         self.on_change: Any = None
 

@@ -85,6 +85,26 @@ $$""",
     ]
 
 
+def backfill_sql(dialect: str, table: str, key: str, columns: list[str] | None = None) -> list[str]:
+    """The statement that puts every row already in ``table`` into the outbox, as an upsert.
+
+    Run in the transaction that creates the triggers (which locks the table
+    against writes on PostgreSQL; SQLite has one writer): every row is then
+    either backfilled or captured by a trigger, never neither.
+    """
+    _check(table, key, *(columns or []))
+    if dialect == "postgresql":
+        return [
+            f"INSERT INTO {OUTBOX} (table_name, op, row_key, row_data) "
+            f"SELECT '{table}', 'UPSERT', to_jsonb(t) ->> '{key}', to_jsonb(t)::text FROM {table} t"
+        ]
+    row = "json_object(" + ", ".join(f"'{column}', {column}" for column in columns or []) + ")"
+    return [
+        f"INSERT INTO {OUTBOX} (table_name, op, row_key, row_data, created_at) "
+        f"SELECT '{table}', 'UPSERT', CAST({key} AS TEXT), {row}, {_sqlite_now()} FROM {table}"
+    ]
+
+
 def remove_sql(dialect: str, table: str) -> list[str]:
     """The statements that stop watching ``table`` (the outbox stays: other tables may use it)."""
     _check(table)

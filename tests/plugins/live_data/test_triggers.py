@@ -58,6 +58,8 @@ async def test_a_watched_table_reaches_subscribers_exactly(tmp_path: Path, datab
     try:
         async with engine.begin() as connection:
             await connection.execute(sa.text("CREATE TABLE cases (id INTEGER PRIMARY KEY, status TEXT, owner TEXT)"))
+            # There before the triggers: the installation's backfill brings it in.
+            await connection.execute(sa.text("INSERT INTO cases VALUES (999, 'open', 'before')"))
         printed = cli("install-triggers", "--table", "cases", "--key", "id", "--url", app_url, "--print")
         assert "live_data_outbox" in printed and "CREATE TRIGGER" in printed
         cli("install-triggers", "--table", "cases", "--key", "id", "--url", app_url)
@@ -77,6 +79,7 @@ async def test_a_watched_table_reaches_subscribers_exactly(tmp_path: Path, datab
             client = await welcomed(hub, "ops", ["admin"])
             live = LiveList(client, "live:cases")
             await eventually(lambda: _has(hub, "1000"), timeout=30)
+            assert "999" in await listing(hub, "cases")
             writers = [asyncio.create_task(_writer(engine, number)) for number in range(WRITERS)]
             await asyncio.sleep(0.3)
             await live.subscribe()
