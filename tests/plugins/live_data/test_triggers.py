@@ -73,6 +73,7 @@ async def test_a_watched_table_reaches_subscribers_exactly(tmp_path: Path, datab
         env = {
             "HUB_DATABASE_URL": database_url, "HUB_PLUGIN_LIVE_DATA_SOURCE_URL": app_url,
             "HUB_PLUGIN_LIVE_DATA_COLLECTIONS": json.dumps(COLLECTIONS), "HUB_PLUGIN_LIVE_DATA_POLL_INTERVAL": "0.05",
+            "HUB_PLUGIN_LIVE_DATA_PRUNE_AFTER": "1",
         }
         hub = start_hub(tmp_path / "hub", env=env)
         try:
@@ -94,6 +95,12 @@ async def test_a_watched_table_reaches_subscribers_exactly(tmp_path: Path, datab
             assert "2000" not in await listing(hub, "cases")
             assert not [event for _, event in client.events if "rolled-back" in json.dumps(event)]
             await client.close()
+
+            async def pruned() -> bool:
+                async with engine.connect() as connection:
+                    return not await connection.scalar(sa.text("SELECT count(*) FROM live_data_outbox"))
+
+            await eventually(pruned, timeout=30)  # delivered rows go after prune_after (1 s here)
         finally:
             hub.stop()
         cli("remove-triggers", "--table", "cases", "--url", app_url)
