@@ -22,7 +22,34 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _HubGroup(click.Group):
+    """The ``hub`` group: the core's commands, and ``hub <plugin> ...`` for each plugin's ``hub_cli_commands``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or _plugin_commands().get(name)
+
+
+def _plugin_commands() -> dict[str, click.Command]:
+    """``{plugin: group}`` of the enabled plugins that add commands (plugins loaded, no hub built)."""
+    from .plugins import PluginError, call_each, load_plugins
+
+    try:
+        pm = load_plugins(load_settings().plugins)
+    except (PluginError, ConfigError):
+        return {}  # `hub plugins` and `hub serve` say what is wrong with them
+    groups: dict[str, click.Command] = {}
+    for plugin, commands in call_each(pm, "hub_cli_commands"):
+        group = click.Group(plugin, help=f"Commands of the plugin {plugin}.")
+        for command in commands or ():
+            group.add_command(command)
+        groups[plugin] = group
+    return groups
+
+
+@click.group(cls=_HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML config file (or HUB_CONFIG).")
 @click.version_option(package_name="hub")
 @click.pass_context

@@ -72,6 +72,12 @@ class Subscription:
     topic: str
     key: str
     params: Any = None
+    #: For a durable kind, set before ``snapshot_for`` runs: the ``seq`` the reply carries
+    #: (a snapshot of a durable kind describes the topic as of that seq), the request's
+    #: ``since``, and the reply's ``recovered``. ``None`` for an ephemeral kind.
+    seq: int | None = None
+    since: int | None = None
+    recovered: bool | None = None
 
     @property
     def principal(self) -> Principal:

@@ -169,6 +169,17 @@ def hub_migrations() -> str | os.PathLike[str]:
 
 
 @hookspec
+def hub_cli_commands() -> list[Any]:
+    """``click`` commands this plugin adds to the ``hub`` command line, under ``hub <plugin> ...``.
+
+    Called without a running hub (a class plugin's static or class method), when
+    the command line looks for the command ``hub <plugin>``; only enabled plugins
+    are asked. Returns a list of ``click.Command`` (groups too). A command that
+    needs the hub's settings reads them with ``hub.config.load_settings()``.
+    """
+
+
+@hookspec
 def hub_console_panels(hub: Hub) -> list[ConsolePanel]:
     """Cards this plugin adds to the web console: ``/`` (``page="demo"``) or ``/admin``.
 

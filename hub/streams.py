@@ -8,6 +8,7 @@ durable event; the broker's recovery after an outage is :meth:`Streams.recover`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .connection import Subscription
@@ -73,6 +74,11 @@ class Streams:
             connection.views[topic] = subscription
         try:
             await self._join(request, kind.durable, kind.inbox, topic, since, reply)
+            if kind.durable:
+                # The snapshot must describe the topic as of the reply's seq (no gap, no repeat).
+                subscription = replace(subscription, seq=reply["seq"], since=since, recovered=reply["recovered"])
+                if viewed:
+                    connection.views[topic] = subscription
             snapshot = await hub.topics.snapshot(kind, subscription)
             if snapshot is not None:
                 reply["snapshot"] = snapshot

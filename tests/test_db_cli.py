@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,9 @@ from hub.plugins import load_plugins
 
 from .test_eventlog import database_url, postgres_module_database, table_names  # noqa: F401 (fixtures)
 
-BUILT_IN = ["doc_processing", "notifications", "presence", "scheduling", "upload_progress"]
+# The built-in plugins, as pyproject.toml declares them (sorted, as `hub plugins` lists them).
+BUILT_IN = sorted(tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+                  ["project"]["entry-points"]["hub.plugins"])
 
 
 def hub_db(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""The live_data plugin's Alembic branch (label ``live_data``)."""
