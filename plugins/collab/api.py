@@ -19,6 +19,7 @@ import base64
 import binascii
 import difflib
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pycrdt
@@ -33,6 +34,8 @@ from .access import decide, require_read, require_write
 if TYPE_CHECKING:
     from . import Collab
 
+STATIC = Path(__file__).parent / "static"
+STATIC_FILES = ("hub-collab.mjs", "yjs.mjs", "yjs-LICENSE.txt")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,200}$")
 SERVICE = ("service", "admin")
 
@@ -221,7 +224,16 @@ def routes(plugin: Collab) -> list[BaseRoute]:
         replica = await documents.apply(document, update, principal.user)
         return JSONResponse({"document": document, "restored": name, "epoch": replica.epoch})
 
+    async def static(request: Request) -> Response:
+        """The browser modules: the provider (hub-collab.mjs) and the bundled Yjs (yjs.mjs), with its licence."""
+        name = str(request.path_params["file"])
+        if name not in STATIC_FILES:
+            raise NotFound(f"No file {name!r}.")
+        kind = "text/plain" if name.endswith(".txt") else "text/javascript"
+        return Response((STATIC / name).read_bytes(), media_type=kind, headers={"cache-control": "no-cache"})
+
     return [
+        Route("/static/{file}", static, methods=["GET"], name="collab_static"),
         Route("/tickets", ticket, methods=["POST"], name="collab_ticket"),
         Route("/{document}", content, methods=["GET"], name="collab_content"),
         Route("/{document}", reset, methods=["DELETE"], name="collab_reset"),
