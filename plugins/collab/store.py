@@ -214,7 +214,8 @@ class Store:
                 sa.select(versions.c.name, versions.c.created_by, versions.c.created_at,
                           sa.func.length(versions.c.state).label("bytes"))
                 .where(versions.c.document == document).order_by(versions.c.created_at, versions.c.name))
-            return [dict(row) for row in result.mappings()]
+            return [{"name": row.name, "created_by": row.created_by, "created_at": row.created_at,
+                     "bytes": int(row.bytes)} for row in result]
 
     async def version(self, document: str, name: str) -> bytes | None:
         async with self.database.read() as connection:

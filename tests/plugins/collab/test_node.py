@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.testing import start_hub
+
 from tests.test_node_client import node  # noqa: F401  (fixture)
 from tests.test_scale_out import Pair, redis_url  # noqa: F401  (fixture)
 
@@ -31,3 +33,38 @@ def test_two_editors_on_two_processes_converge_to_what_is_stored(node: str, pair
                       COLLAB_EDITS="1000")
     assert result["converged"] and result["server_a"] and result["server_b"], result
     assert result["length"] > 100, result
+
+
+def test_the_stock_y_websocket_provider_syncs_through_the_compatible_route(node: str, tmp_path: Path) -> None:  # noqa: F811
+    hub = start_hub(tmp_path / "hub")
+    try:
+        result = run_node(node, hub, "collab_ywebsocket.mjs", COLLAB_DOCUMENT="ws-doc", TOKEN=hub.token("carol"),
+                          TOKEN_HUB=hub.token("dave"))
+    finally:
+        hub.stop()
+    assert result["first"] == result["second"] == result["hub"] == result["stored"], result
+    assert "from y-websocket" in result["stored"] and "from the hub provider" in result["stored"]
+    assert result["reused"] == "error", result  # an unknown ticket: the handshake is refused (403)
+
+
+def test_awareness_shows_a_peer_promptly_and_removes_it_when_it_leaves(node: str, tmp_path: Path) -> None:  # noqa: F811
+    hub = start_hub(tmp_path / "hub", {"HUB_PLUGIN_COLLAB_AWARENESS_TIMEOUT": "5"})
+    try:
+        result = run_node(node, hub, "collab_awareness.mjs", COLLAB_DOCUMENT="aware",
+                          TOKEN_A=hub.token("alice"), TOKEN_B=hub.token("bob"))
+    finally:
+        hub.stop()
+    # Well under a second each, with room for a loaded machine.
+    assert result["shown_ms"] < 1000 and result["removed_ms"] < 1000, result
+
+
+def test_restoring_a_version_converges_every_editor(node: str, tmp_path: Path) -> None:  # noqa: F811
+    hub = start_hub(tmp_path / "hub")
+    try:
+        result = run_node(node, hub, "collab_restore.mjs", COLLAB_DOCUMENT="clause",
+                          TOKEN_A=hub.token("alice"), TOKEN_B=hub.token("bob"))
+    finally:
+        hub.stop()
+    assert result["saved"] == 201 and result["restored"] == 200, result
+    assert result["a"] == result["b"] == result["stored"] == "The agreed clause.", result
+    assert result["versions"] == ["agreed"] and any("Draft" in line for line in result["diff"]), result
