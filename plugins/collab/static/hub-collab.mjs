@@ -41,6 +41,9 @@ export class HubDocProvider {
     this.synced = false;
     this.connected = false;
     this.unacked = 0;
+    // Local updates are numbered 1, 2, ...: `acked` is the highest one the hub has stored.
+    this.sent = 0;
+    this.acked = 0;
     this._queue = [];
     this._inflight = false;
     this._handlers = new Map();
@@ -157,7 +160,8 @@ export class HubDocProvider {
 
   _send(update) {
     if (!this.connected || this.epoch === null || !this.writable) return; // the next sync carries it
-    this._queue.push(update);
+    this.sent += 1;
+    this._queue.push({ update: update, seq: this.sent });
     this.unacked += 1;
     this._flush();
   }
@@ -172,7 +176,8 @@ export class HubDocProvider {
     }
     var batch = this._queue;
     this._queue = [];
-    var update = batch.length === 1 ? batch[0] : this.Y.mergeUpdates(batch);
+    var update = batch.length === 1 ? batch[0].update : this.Y.mergeUpdates(batch.map(function (item) { return item.update; }));
+    var upto = batch[batch.length - 1].seq;
     var self = this;
     var epoch = this.epoch;
     this._inflight = true;
@@ -180,14 +185,15 @@ export class HubDocProvider {
       function () {
         self._inflight = false;
         self.unacked -= batch.length;
-        self._emit("acked", { update: update, count: batch.length });
+        self.acked = Math.max(self.acked, upto);
+        self._emit("acked", { update: update, count: batch.length, upto: upto });
         self._flush();
       },
       function (err) {
         self._inflight = false;
         var code = err && err.code;
         if (code === "rate_limited" && self.epoch === epoch) {
-          self._queue = [update].concat(self._queue);
+          self._queue = [{ update: update, seq: upto }].concat(self._queue);
           self.unacked -= batch.length - 1;
           setTimeout(function () { self._flush(); }, 100);
           return;

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hub.testing import start_hub
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.node
 
 @pytest.fixture
 async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:  # noqa: F811
-    hubs = Pair(tmp_path, redis_url, postgres_database, HUB_PLUGIN_COLLAB_COMPACT_AFTER="300")
+    hubs = Pair(tmp_path, redis_url, postgres_database, HUB_PLUGIN_COLLAB_COMPACT_AFTER="40",
+                 HUB_PLUGIN_COLLAB_COMPACT_DELAY="0.05")
     hubs.start("a")
     hubs.start("b")
     yield hubs
@@ -33,6 +35,8 @@ def test_two_editors_on_two_processes_converge_to_what_is_stored(node: str, pair
                       COLLAB_EDITS="1000")
     assert result["converged"] and result["server_a"] and result["server_b"], result
     assert result["length"] > 100, result
+    storage = httpx.get(f"{a.url}/api/collab/draft/storage", headers=a.headers()).json()
+    assert storage["stored_bytes"] <= 3 * storage["encoded_bytes"], storage  # compacted while they typed
 
 
 def test_the_stock_y_websocket_provider_syncs_through_the_compatible_route(node: str, tmp_path: Path) -> None:  # noqa: F811
