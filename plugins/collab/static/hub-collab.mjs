@@ -207,13 +207,23 @@ export class HubDocProvider {
     );
   }
 
+  /** Awareness changes (a moving cursor) within 30 ms go as one request: typing never meets the rate limit. */
   _sendAwareness(clients) {
     if (!this.protocol || !this.connected) return;
-    var update = this.protocol.encodeAwarenessUpdate(this.awareness, clients);
     var self = this;
-    this.hub.request("collab.awareness", { document: this.document, update: update }).catch(function (err) {
-      self._emit("error", err);
-    });
+    this._awarenessDue = this._awarenessDue || new Set();
+    clients.forEach(function (id) { self._awarenessDue.add(id); });
+    if (this._awarenessTimer) return;
+    this._awarenessTimer = setTimeout(function () {
+      self._awarenessTimer = null;
+      var due = Array.from(self._awarenessDue);
+      self._awarenessDue.clear();
+      if (!self.connected || due.length === 0) return;
+      var update = self.protocol.encodeAwarenessUpdate(self.awareness, due);
+      self.hub.request("collab.awareness", { document: self.document, update: update }).catch(function (err) {
+        self._emit("error", err);
+      });
+    }, 30);
   }
 
   _applyAwareness(update) {
