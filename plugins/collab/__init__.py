@@ -33,7 +33,7 @@ from .access import Access, decide, require_read, require_write
 from .awareness import AwarenessTable
 from .config import KIND, NAME, CollabConfig
 from .documents import Documents, Replica
-from .protocol import awareness_message
+from .protocol import SYNC_UPDATE, awareness_message, sync_message
 from .store import Store
 
 __all__ = ["Collab"]
@@ -102,7 +102,9 @@ class Collab:
 
     async def access(self, connection: Connection, document: str) -> Access:
         """The connection's access to ``document``, decided once per connection and document."""
-        cache: dict[str, Access] = connection.state.setdefault(NAME, {}).setdefault("access", {})
+        state = connection.state.setdefault(NAME, {})
+        assert isinstance(state, dict)
+        cache: dict[str, Access] = state.setdefault("access", {})
         if document not in cache:
             cache[document] = await decide(self.hub, self.config(), connection.principal, document)
         return cache[document]
@@ -127,7 +129,7 @@ class Collab:
     # Requests --------------------------------------------------------------------------
 
     def _document(self, request: ClientRequest) -> str:
-        document = request.field("document", str)
+        document: str = request.field("document", str)
         if not api.valid_name(document):
             raise InvalidMessage("'document' must be 1 to 200 letters, digits or _ . @ : -")
         return document
@@ -172,7 +174,7 @@ class Collab:
         update = request.field("update", bytes)
         if len(update) > 65536:
             raise InvalidMessage("An awareness update is limited to 65536 bytes.")
-        self.awareness.record(document, update, request.connection.id)
+        self.awareness.record(document, update, (request.connection.id, document))
         await self.relay_awareness(document, update, skip_connection=request.connection.id)
         return {}
 
@@ -196,12 +198,12 @@ class Collab:
 
     @hookimpl
     async def hub_disconnect(self, connection: Connection) -> None:
-        await self.awareness.forget(connection.id)
+        await self.awareness.forget_where(lambda owner: isinstance(owner, tuple) and owner[0] == connection.id)
 
     @hookimpl
     async def hub_unsubscribe(self, connection: Connection, topic: str) -> None:
         if topic.startswith(f"{KIND}:"):
-            await self.awareness.forget(connection.id)
+            await self.awareness.forget((connection.id, topic.partition(":")[2]))
 
     # Websocket clients of other processes' updates -------------------------------------------
 
@@ -217,7 +219,7 @@ class Collab:
                 await asyncio.sleep(self.config().poll_interval)
                 before = replica.epoch
                 for update in await documents.refresh(replica):
-                    message = websocket.p.sync_message(websocket.p.SYNC_UPDATE, update)
+                    message = sync_message(SYNC_UPDATE, update)
                     for listener in list(replica.listeners.values()):
                         listener(message)
                 if before is not None and replica.epoch != before:

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub import InvalidMessage, JSONResponse, NotFound, Principal, read_json
 
-from .access import decide, require_read, require_write
+from .access import Access, decide, require_read, require_write
 
 if TYPE_CHECKING:
     from . import Collab
@@ -45,7 +45,7 @@ def valid_name(name: str) -> bool:
 
 
 def text_of(state: bytes, name: str) -> str:
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     if state:
         doc.apply_update(state)
     return str(doc.get(name, type=pycrdt.Text))
@@ -53,7 +53,7 @@ def text_of(state: bytes, name: str) -> str:
 
 def edit_to(state: bytes, name: str, wanted: str) -> bytes:
     """A Yjs update that turns the Y.Text ``name`` of ``state`` into ``wanted``: a new change, merged by everyone."""
-    doc = pycrdt.Doc()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
     if state:
         doc.apply_update(state)
     text = doc.get(name, type=pycrdt.Text)
@@ -77,7 +77,7 @@ def routes(plugin: Collab) -> list[BaseRoute]:
             raise InvalidMessage("A document name is 1 to 200 letters, digits or _ . @ : -")
         return document
 
-    async def reader(request: Request) -> tuple[Principal, str, str]:
+    async def reader(request: Request) -> tuple[Principal, str, Access]:
         principal = await hub.authenticate(request)
         document = document_of(request)
         access = await decide(hub, plugin.config(), principal, document)

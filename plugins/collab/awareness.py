@@ -59,8 +59,12 @@ class AwarenessTable:
 
     async def forget(self, owner: object) -> None:
         """``owner``'s connection ended: remove its states, for everyone."""
+        await self.forget_where(lambda candidate: candidate == owner)
+
+    async def forget_where(self, which: Callable[[object], bool]) -> None:
+        """Remove, for everyone, the states of every owner ``which`` picks."""
         for document in list(self.states):
-            await self._remove(document, lambda held: held.owner == owner)
+            await self._remove(document, lambda held: which(held.owner))
 
     async def _remove(self, document: str, which: Callable[[Held], bool]) -> None:
         states = self.states.get(document, {})

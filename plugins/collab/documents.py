@@ -36,7 +36,7 @@ class Replica:
     """One document as this process holds it."""
 
     name: str
-    doc: pycrdt.Doc = field(default_factory=pycrdt.Doc)
+    doc: pycrdt.Doc[Any] = field(default_factory=pycrdt.Doc)
     epoch: str | None = None
     upto: int = 0  # every stored update up to this seq is applied
     stored_bytes: int = 0  # about what the database holds: snapshot + rows since
@@ -103,7 +103,7 @@ class Documents:
                     continue
                 applied: list[bytes] = []
                 if reset:
-                    replica.doc = pycrdt.Doc()
+                    replica.doc = pycrdt.Doc[Any]()
                     replica.epoch, replica.upto = stored.epoch, 0
                     replica.stored_bytes = replica.stored_rows = 0
                 if stored.snapshot is not None:

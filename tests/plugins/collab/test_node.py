@@ -43,10 +43,11 @@ def test_the_stock_y_websocket_provider_syncs_through_the_compatible_route(node:
     hub = start_hub(tmp_path / "hub")
     try:
         result = run_node(node, hub, "collab_ywebsocket.mjs", COLLAB_DOCUMENT="ws-doc", TOKEN=hub.token("carol"),
-                          TOKEN_HUB=hub.token("dave"))
+                          TOKEN_HUB=hub.token("dave"), TOKEN_VIEWER=hub.token("vera", ["viewer"]))
     finally:
         hub.stop()
     assert result["first"] == result["second"] == result["hub"] == result["stored"], result
+    assert not result["viewer_seen"] and "VIEWER" not in result["stored"], result
     assert "from y-websocket" in result["stored"] and "from the hub provider" in result["stored"]
     assert result["reused"] == "error", result  # an unknown ticket: the handshake is refused (403)
 
