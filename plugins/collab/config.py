@@ -29,6 +29,8 @@ class CollabConfig:
     read_only_roles: tuple[str, ...] = setting(("viewer",), "Roles that may read documents but never write.")
     write_roles: tuple[str, ...] = setting((), "If set, only these roles (and admins, services) may write.")
     text_name: str = setting("content", "The Y.Text the HTTP API reads and writes by default.")
+    unload_after: float = setting(300.0, "Seconds a document's in-memory copy stays loaded unused "
+                                         "(it is reloaded from the database when next used).", minimum=1)
     max_versions: int = setting(100, "Most named versions one document keeps.", minimum=1)
 
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ class Replica:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: dict[object, Listener] = field(default_factory=dict)
     compacting: asyncio.Task[None] | None = None
+    used: float = field(default_factory=time.monotonic)
 
     def state(self) -> bytes:
         return self.doc.get_update()
@@ -72,6 +74,7 @@ class Documents:
         self.store = store
         self.config = config
         self.replicas: dict[str, Replica] = {}
+        self.unloader: asyncio.Task[None] | None = None
 
     def topic(self, name: str) -> str:
         return f"{KIND}:{name}"
@@ -81,8 +84,24 @@ class Documents:
         replica = self.replicas.get(name)
         if replica is None:
             replica = self.replicas[name] = Replica(name)
+            if self.unloader is None:
+                self.unloader = self.hub.start_task(self._unload_idle(), name="collab-unload")
+        replica.used = time.monotonic()
         await self.refresh(replica)
         return replica
+
+    async def _unload_idle(self) -> None:
+        """Drop the copies nobody used lately: memory stays bounded by the documents in use."""
+        try:
+            while self.replicas:
+                await asyncio.sleep(self.config.unload_after / 2)
+                cutoff = time.monotonic() - self.config.unload_after
+                for name, replica in list(self.replicas.items()):
+                    idle = replica.used < cutoff and not replica.listeners and replica.compacting is None
+                    if idle and not replica.lock.locked():
+                        del self.replicas[name]  # the database has all of it: reloaded when next used
+        finally:
+            self.unloader = None
 
     async def refresh(self, replica: Replica) -> list[bytes]:
         """Apply what the database holds past the replica; the updates applied (for local listeners)."""
@@ -131,6 +150,7 @@ class Documents:
         replica = self.replicas.get(name)
         if replica is None or replica.epoch is None:
             replica = await self.open(name)
+        replica.used = time.monotonic()
         if replica.stored_bytes + len(update) > self.config.max_document_bytes:
             raise TooLarge(f"A document is limited to {self.config.max_document_bytes} bytes.")
         item = await self.store.append(Append(name, update, user, epoch))

@@ -73,3 +73,16 @@ def test_restoring_a_version_converges_every_editor(node: str, tmp_path: Path) -
     assert result["saved"] == 201 and result["restored"] == 200, result
     assert result["a"] == result["b"] == result["stored"] == "The agreed clause.", result
     assert result["versions"] == ["agreed"] and any("Draft" in line for line in result["diff"]), result
+
+
+def test_a_replaced_history_makes_every_editor_start_over_without_merging_stale_state(
+        node: str, tmp_path: Path) -> None:  # noqa: F811
+    hub = start_hub(tmp_path / "hub")
+    try:
+        result = run_node(node, hub, "collab_reset.mjs", COLLAB_DOCUMENT="replaced", TOKEN_A=hub.token("alice"),
+                          TOKEN_B=hub.token("bob"), SERVICE_TOKEN=hub.token("svc", ["service"]))
+    finally:
+        hub.stop()
+    assert result["deleted"] == 200 and result["epochs_differ"], result
+    assert result["a"] == result["b"] == result["stored"] == "New history.", result
+    assert result["resets"] == {"a": 1, "b": 1}, result
