@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 
 from hub import (
     ClientRequest, Connection, ConsolePanel, Hub, InvalidMessage, RequestHandler, Subscription, TopicKind,
-    Unavailable, config_defaults, hookimpl,
+    Unavailable, config_defaults, hookimpl, nobody,
 )
 
 from . import api, websocket
@@ -121,7 +121,7 @@ class Collab:
     @hookimpl
     def hub_topic_kinds(self) -> list[TopicKind]:
         return [TopicKind(
-            name=KIND, can_publish=lambda principal, key: False, durable=False,
+            name=KIND, can_publish=nobody, durable=False,
             can_subscribe_with=self.can_subscribe, snapshot_for=self.snapshot,
             description="Collaborative documents (Yjs): the state as snapshot, then updates and awareness.",
         )]
