@@ -53,6 +53,17 @@ observer.provider.doc.getMap("clock").observe((event) => {
   event.keysChanged.forEach((key) => latencies.push(now - event.target.get(key)));
 });
 
+// The round trip of each collab.update (stored, then acknowledged), apart from the relay.
+const roundTrips = [];
+for (const side of sides) {
+  const request = side.hub.request.bind(side.hub);
+  side.hub.request = (name, payload, options) => {
+    const sent = performance.now();
+    const reply = request(name, payload, options);
+    if (name === "collab.update") reply.then(() => { if (measuring) roundTrips.push(performance.now() - sent); }, () => {});
+    return reply;
+  };
+}
 let edits = 0;
 let requests = 0;
 sides.forEach((side) => side.provider.on("acked", () => { requests += 1; }));
@@ -81,10 +92,12 @@ await sleep(500);
 measuring = false;
 const converged = sides.every((side) => side.provider.doc.getText("content").toString() === observer.provider.doc.getText("content").toString());
 latencies.sort((a, b) => a - b);
+roundTrips.sort((a, b) => a - b);
 process.stdout.write(JSON.stringify({
   editors, rate, seconds, edits, update_requests: requests, elapsed_s: elapsed, drained_s: drained,
   edits_per_s: edits / drained, requests_per_s: requests / drained,
   latency_ms: { samples: latencies.length, p50: percentile(latencies, 50), p90: percentile(latencies, 90),
                 p99: percentile(latencies, 99), max: latencies[latencies.length - 1] },
+  update_round_trip_ms: { p50: percentile(roundTrips, 50), p99: percentile(roundTrips, 99) },
   converged, length: observer.provider.doc.getText("content").length,
 }) + "\n", () => process.exit(0));
