@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 
 import pycrdt
 import pytest
@@ -91,7 +90,7 @@ async def test_versions_are_kept_compared_and_limited(hub: RunningHub) -> None:
         assert ticket.status_code == 200 and ticket.json()["expires_in"] == 30
 
 
-def test_the_routes_are_in_openapi(hub: RunningHub, tmp_path: Path) -> None:
+def test_the_routes_are_in_openapi(hub: RunningHub) -> None:
     import httpx
 
     paths = httpx.get(f"{hub.url}/openapi.json", timeout=10).json()["paths"]
