@@ -31,10 +31,21 @@ run(async () => {
                                  ds: !!side.provider.doc.store.pendingDs, received: side.received });
     throw new Error(`${err.message}: ${JSON.stringify([pending(a), pending(b)])}`);
   }
+  // Awareness across the processes: a's cursor reaches b, and a late joiner on b sees a at once.
+  const names = (side) => Array.from(side.provider.awareness.getStates().values()).map((s) => s.user && s.user.name);
+  const shownAt = performance.now();
+  a.provider.awareness.setLocalStateField("user", { name: "alice" });
+  await until("b sees alice's cursor", () => names(b).includes("alice"), 5000, 2);
+  const awarenessMs = performance.now() - shownAt;
+  const late = await editor(URL_B, required("TOKEN_B"), DOCUMENT);
+  // Its own state (an awareness state's first clock) tells the peers a newcomer is there: they answer with theirs.
+  late.provider.awareness.setLocalStateField("user", { name: "late" });
+  await until("a late joiner on b sees alice", () => names(late).includes("alice"), 5000, 2);
+  late.hub.close();
   const service = required("SERVICE_TOKEN");
   const [fromA, fromB] = await Promise.all([serverText(HUB_URL, service, DOCUMENT), serverText(URL_B, service, DOCUMENT)]);
   a.hub.close();
   b.hub.close();
   return { length: a.text().length, converged: a.text() === b.text(), server_a: fromA === a.text(),
-           server_b: fromB === a.text(), edit_ms: edited };
+           server_b: fromB === a.text(), edit_ms: edited, awareness_ms: awarenessMs };
 });

@@ -35,6 +35,7 @@ def test_two_editors_on_two_processes_converge_to_what_is_stored(node: str, pair
                       COLLAB_EDITS="1000")
     assert result["converged"] and result["server_a"] and result["server_b"], result
     assert result["length"] > 100, result
+    assert result["awareness_ms"] < 1000, result  # across Redis, well under a second
     storage = httpx.get(f"{a.url}/api/collab/draft/storage", headers=a.headers()).json()
     assert storage["stored_bytes"] <= 3 * storage["encoded_bytes"], storage  # compacted while they typed
 
