@@ -15,7 +15,7 @@ from hub.plugins import load_plugins
 
 from .test_eventlog import database_url, postgres_module_database, table_names  # noqa: F401 (fixtures)
 
-BUILT_IN = ["doc_processing", "notifications", "presence", "upload_progress"]
+BUILT_IN = ["analytics", "doc_processing", "notifications", "presence", "upload_progress"]
 
 
 def hub_db(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

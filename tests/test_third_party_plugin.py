@@ -31,7 +31,7 @@ from .test_db_cli import branch_heads, hub_db
 from .test_migrations import new_database, on_connection  # noqa: F401  (new_database: a fixture)
 from .test_plugins import connect, install_plugin, run_hub_command, hub_env, with_path  # noqa: F401  (fixtures)
 
-BUILT_IN = ["doc_processing", "notifications", "presence", "upload_progress"]
+BUILT_IN = ["analytics", "doc_processing", "notifications", "presence", "upload_progress"]
 MAX_PER_USER = 3  # the limit the shared hub is configured with
 
 
