@@ -120,3 +120,19 @@ async def test_history_holds_the_intervals_and_refuses_bad_input(tmp_path: Path)
 
 def _iso(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+async def test_the_admin_page_keeps_its_own_chart_without_the_plugin(tmp_path: Path) -> None:
+    import httpx
+
+    enabled = start_hub(tmp_path / "on", {"HUB_DEV": "1"})
+    disabled = start_hub(tmp_path / "off", {"HUB_DEV": "1", "HUB_PLUGINS": "presence"})
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            on = (await http.get(enabled.url + "/admin")).text
+            off = (await http.get(disabled.url + "/admin")).text
+        assert 'id="rate-chart-wrap" data-replaceable hidden' in on and 'data-replaces="rate-chart-wrap"' in on
+        assert 'id="rate-chart-wrap" data-replaceable>' in off and "panel-analytics" not in off
+    finally:
+        enabled.stop()
+        disabled.stop()
