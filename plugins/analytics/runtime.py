@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from hub import Envelope, Hub, Unavailable
@@ -47,7 +48,7 @@ class Analytics:
         self.previous: Reading | None = None
         self.base: Reading | None = None
         self.latest: dict[str, Any] | None = None
-        self.reports: list[dict[str, Any]] = []
+        self.reports: list[Mapping[str, Any]] = []
         self.occupancy: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self._health: dict[str, Any] = {"database": "unknown", "broker": "unknown"}
@@ -149,17 +150,15 @@ class Analytics:
             others = [r for r in self.reports if r.get("node") != self.node]
             return tick(merge([own, *others]), False, self._backlog)
         if topic.startswith(TOPIC_PREFIX):
-            seen = {"subscribers": 0, "users": set()}
             local = self._local_occupancy(topic)
-            seen["subscribers"] = local["subscribers"]
-            seen["users"].update(local["users"])
+            subscribers, users = local["subscribers"], set(local["users"])
             for report in self.reports:
                 if report.get("node") != self.node:
                     other = report.get("occupancy", {}).get(topic)
                     if other:
-                        seen["subscribers"] += other["subscribers"]
-                        seen["users"].update(other["users"])
-            payload = self.occupancy[topic] = self._occupancy_payload(topic, seen)
+                        subscribers += other["subscribers"]
+                        users.update(other["users"])
+            payload = self.occupancy[topic] = self._occupancy_payload(topic, {"subscribers": subscribers, "users": users})
             return payload
         return {}
 
