@@ -31,6 +31,10 @@ class LocalBoard:
         """Put ``report``, read every live process's: ``(reports, degraded)``."""
         return [report], False
 
+    async def others(self) -> list[Mapping[str, Any]]:
+        """The latest reports of the other live processes (none here)."""
+        return []
+
     async def watched(self, mine: Iterable[str], until: float) -> set[str]:
         return set(mine)
 
@@ -96,6 +100,23 @@ class RedisBoard(LocalBoard):
             except Exception:
                 pass  # the next tick's reader removes them
         return reports, False
+
+    async def others(self) -> list[Mapping[str, Any]]:
+        try:
+            raw = await self.redis.hgetall(self.nodes_key)
+        except Exception:
+            return []
+        now, out = time.time(), []
+        for node, text in raw.items():
+            if node == self.node:
+                continue
+            try:
+                report = decode_json(text)
+            except ValueError:
+                continue
+            if now - float(report.get("at", 0)) <= self.timeout:
+                out.append(report)
+        return out
 
     def _up(self) -> None:
         if self.down:

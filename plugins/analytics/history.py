@@ -54,7 +54,7 @@ class HistoryStore:
 
     async def record(self, interval: Interval) -> None:
         figures = encode_json({"counters": interval.counters, "gauges": interval.gauges,
-                               "latency": _sparse(interval.latency)})
+                               "latency": _sparse(interval.latency)}).decode()
         async with self.database.write() as connection:
             await connection.execute(rollups.insert().values(
                 node=interval.node, start=interval.start, seconds=interval.seconds, figures=figures,

@@ -74,7 +74,10 @@ def routes(hub: Hub, analytics: Callable[[], Analytics]) -> list[BaseRoute]:
             raise Unavailable("History needs an SQL database (HUB_DATABASE_URL is memory://).")
         bounds = read(hub).bounds
         stored = await running.store.between(start, end, len(bounds) + 1)
-        intervals = [*stored, *running.partials()]
+        # A process's last report may predate its newest stored interval: then that interval is stored already.
+        kept = {(interval.node, interval.start) for interval in stored}
+        partials = [p for p in await running.partials() if (p.node, p.start) not in kept]
+        intervals = [*stored, *partials]
         return JSONResponse({
             "from": iso(start), "to": iso(end), "step": step, "interval": config.rollup_seconds,
             "points": points(intervals, start, end, step, bounds),

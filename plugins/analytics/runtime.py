@@ -15,7 +15,6 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from hub import Envelope, Hub, Unavailable
@@ -48,7 +47,6 @@ class Analytics:
         self.previous: Reading | None = None
         self.base: Reading | None = None
         self.latest: dict[str, Any] | None = None
-        self.reports: list[Mapping[str, Any]] = []
         self.occupancy: dict[str, dict[str, Any]] = {}
         self._wake = asyncio.Event()
         self._health: dict[str, Any] = {"database": "unknown", "broker": "unknown"}
@@ -106,7 +104,6 @@ class Analytics:
         report = node_report(self.node, reading, self.previous, self.base, self._health, extra)
         self.previous = reading
         reports, degraded = await self.board.exchange(report, publish=bool(self.watchers))
-        self.reports = list(reports)
         if not self.watchers:
             self.latest = None  # a watcher who comes later gets a fresh snapshot
             return
@@ -147,17 +144,15 @@ class Analytics:
                 return self.latest
             reading = read(self.hub)
             own = node_report(self.node, reading, None, self.base, self._health, {"occupancy": {}})
-            others = [r for r in self.reports if r.get("node") != self.node]
-            return tick(merge([own, *others]), False, self._backlog)
+            return tick(merge([own, *await self.board.others()]), False, self._backlog)
         if topic.startswith(TOPIC_PREFIX):
             local = self._local_occupancy(topic)
             subscribers, users = local["subscribers"], set(local["users"])
-            for report in self.reports:
-                if report.get("node") != self.node:
-                    other = report.get("occupancy", {}).get(topic)
-                    if other:
-                        subscribers += other["subscribers"]
-                        users.update(other["users"])
+            for report in await self.board.others():
+                other = report.get("occupancy", {}).get(topic)
+                if other:
+                    subscribers += other["subscribers"]
+                    users.update(other["users"])
             payload = self.occupancy[topic] = self._occupancy_payload(topic, {"subscribers": subscribers, "users": users})
             return payload
         return {}
@@ -201,7 +196,7 @@ class Analytics:
         ))
         await self.store.trim(time.time() - self.config.retention_seconds)
 
-    def partials(self) -> list[Interval]:
+    async def partials(self) -> list[Interval]:
         """The current interval of every process, not stored yet: this one's now, the others' last reported."""
         seconds = self.config.rollup_seconds
         out = []
@@ -210,9 +205,7 @@ class Analytics:
             start = math.floor(self.base.at / seconds) * seconds
             out.append(Interval(self.node, start, reading.at - start, counter_delta(reading.counters, self.base.counters),
                                 reading.gauges, bucket_delta(reading.latency, self.base.latency), partial=True))
-        for report in self.reports:
-            if report.get("node") == self.node:
-                continue
+        for report in await self.board.others():
             partial = report.get("partial", {})
             start = math.floor(float(partial.get("since", 0)) / seconds) * seconds
             out.append(Interval(str(report["node"]), start, float(report["at"]) - start, partial.get("counters", {}),

@@ -17,9 +17,9 @@ from typing import Any
 import socketio
 
 from hub.testing import RunningHub, welcomed
-from tests.test_scale_out import Pair, redis_url  # noqa: F401  (a fixture)
+from tests.test_scale_out import Pair, eventually, redis_url  # noqa: F401  (a fixture)
 
-from .support import FAST, next_tick, scrape, total
+from .support import FAST, history, next_tick, scrape, total
 
 CLIENTS = 50
 EVENTS = 10_000
@@ -113,6 +113,17 @@ async def test_fifty_clients_on_two_processes_then_one_dies(tmp_path: Path, redi
         assert sum(total(s, "hub_deliveries_by_type_total", kind="feed") for s in scraped) == EVENTS
         assert all(total(s, "hub_deliveries_by_type_total", kind="feed") > 0 for s in scraped)
         assert sum(total(s, "hub_connections") for s in scraped) == data["connections"]["total"]
+
+        # History on either process holds both processes' intervals, the current one included.
+        async def stored_everything() -> dict[str, Any] | None:
+            response = await history(b, step="3600")
+            assert response.status_code == 200, response.text
+            points = response.json()["points"]
+            published = sum(p["published_by_kind"].get("feed", 0) for p in points)
+            return response.json() if published == EVENTS else None
+
+        report = await eventually(stored_everything)
+        assert max(p["nodes"] for p in report["points"]) == 2
 
         for client in clients:
             await client.sio.disconnect()

@@ -86,8 +86,8 @@ async def test_occupancy_of_one_topic_as_it_changes(hub_server: RunningHub) -> N
     await admin.close()
 
 
-async def test_history_holds_the_intervals_and_refuses_bad_input(tmp_path: Path) -> None:
-    hub = start_hub(tmp_path / "hub", FAST)
+async def test_history_holds_the_intervals_and_refuses_bad_input(tmp_path: Path, database_url: str) -> None:
+    hub = start_hub(tmp_path / "hub", {**FAST, "HUB_DATABASE_URL": database_url})
     try:
         started = time.time()
         for i in range(6):
