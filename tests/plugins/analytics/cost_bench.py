@@ -70,6 +70,8 @@ def one(run: Any, shim: _Subprocess, plugins: str, workdir: Path, args: argparse
     shim.plugins = plugins
     secret = secrets.token_urlsafe(32)
     with run.server("hub", secret, workdir, "") as (url, process):
+        if args.no_watcher:
+            return dict(run.fanout(url, secret, args.subscribers, args.events, args.pad, process.pid))
         watcher = subprocess.Popen(run.pinned(1, [sys.executable, "-c", WATCHER, url, secret]),
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert watcher.stdout is not None and watcher.stdin is not None
@@ -90,6 +92,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--pad", type=int, default=20)
+    parser.add_argument("--no-watcher", action="store_true",
+                        help="nobody watches: the plugin's cost when idle, not streaming")
     args = parser.parse_args()
     run = load_run()
     run.ensure_node_modules()
