@@ -159,7 +159,7 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
             await self.write(eio_sid, _own_binary_packets(packets) if binary else packets)
             delivered += 1
             queued += 1
-        self._delivered(frame, started_at, delivered, queued)
+        self._delivered(frame, started_at, delivered, queued, data)
 
     async def _emit_viewed(
         self, kind: TopicKind, data: dict[str, Any], namespace: str, room: str, skip: set[Any], seq: int | None,
@@ -203,7 +203,7 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
             await self.write(eio_sid, _own_binary_packets(packets) if len(packets) > 1 else packets)
             delivered += 1
             queued += 1
-        self._delivered(b"" if any_frame else None, started_at, delivered, queued)
+        self._delivered(b"" if any_frame else None, started_at, delivered, queued, data)
 
     def _encode(self, event: str, data: dict[str, Any], namespace: str) -> tuple[list[eio_packet.Packet], bytes | None]:
         """The event's Engine.IO packets and, with the fast path on, its websocket frames: built once."""
@@ -221,12 +221,13 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
         ]
         return packets, frames[0] if len(frames) == 1 else b"".join(frames)
 
-    def _delivered(self, frame: bytes | None, started_at: float, delivered: int, queued: int) -> None:
+    def _delivered(self, frame: bytes | None, started_at: float, delivered: int, queued: int, data: Any) -> None:
         if frame is not None and self.flusher is not None:
             self.flusher.event(started_at)
         if delivered and self.hub is not None:
             # The admin console's deliveries/s.
             self.hub.metrics.deliveries.inc(delivered)
+            self.hub.metrics.delivered(data, delivered, self.flusher if frame is not None else None)
             if delivered > queued:
                 self.hub.metrics.fastpath_deliveries.inc(delivered - queued)
 

@@ -79,6 +79,9 @@ FLUSH_MAX_DELAY = 0.050
 class Flusher:
     """Writes the frames queued on many connections once a burst of events is over."""
 
+    #: Called after each flush (the delivery latency is taken when the frames are written).
+    on_flush: Callable[[], None] | None = None
+
     def __init__(self, limit: int, on_slow: Callable[[Any], None]) -> None:
         self.limit = limit
         self.on_slow = on_slow
@@ -120,6 +123,8 @@ class Flusher:
         dirty, self.dirty = self.dirty, []
         for writer in dirty:
             writer.flush()
+        if self.on_flush is not None:
+            self.on_flush()
 
 
 class Turn:

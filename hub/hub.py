@@ -207,7 +207,7 @@ class Hub:
             envelope = appended.envelope
             if not appended.created:
                 return envelope
-        self.metrics.published(kind.name)
+        self.metrics.published(kind.name, envelope.type)
         await self.sio.emit(envelope.type, envelope.to_dict(), room=topic, skip_sid=skip_connection)
         return envelope
 

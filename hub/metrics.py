@@ -8,13 +8,16 @@ theirs with :meth:`HubMetrics.counter`, :meth:`~HubMetrics.gauge` and
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 
 class HubMetrics:
@@ -69,17 +72,82 @@ class HubMetrics:
             "(see /api/health's optimisations for why).",
             ["name"], registry=self.registry,
         )
+        #: Event types get their own label value up to this many (see :class:`TypeLabels`).
+        self.types = TypeLabels(TYPE_LABELS_MAX)
+        self.events_by_type = Counter(
+            "hub_events_published_by_type_total",
+            f"Events published, by topic kind and event type (the first {TYPE_LABELS_MAX} types seen, "
+            "then 'other').", ["kind", "type"], registry=self.registry,
+        )
+        self.deliveries_by_type = Counter(
+            "hub_deliveries_by_type_total",
+            "Events written to a connection of this process, by topic kind and event type (types as "
+            "hub_events_published_by_type_total).", ["kind", "type"], registry=self.registry,
+        )
+        #: Publish (the envelope's ts) to the write on the socket, one observation per fan-out
+        #: weighted by its recipients; exported as the histogram hub_delivery_latency_seconds.
+        self.latency = LatencyHistogram()
+        #: Open connections by transport, counted when read (see :meth:`count_transports`).
+        self._transports: Callable[[], Mapping[str, int]] = dict
+        self.registry.register(_Collected(self._collect_extra))
         self._published: dict[str, Any] = {}
+        self._published_types: dict[tuple[str, str], Any] = {}
+        self._delivered_types: dict[tuple[str, str], Any] = {}
         #: When this hub was built (Unix time), for the uptime shown in the admin console.
         self.started_at = time.time()
 
-    def published(self, kind: str) -> None:
-        """Count one event published on a topic of ``kind``."""
+    def published(self, kind: str, type: str | None = None) -> None:
+        """Count one event published on a topic of ``kind`` (and of event ``type``)."""
         # ``labels()`` costs three times the increment; every publish comes here.
         child = self._published.get(kind)
         if child is None:
             child = self._published[kind] = self.events.labels(kind)
         child.inc()
+        if type is not None:
+            key = (kind, self.types.label(type))
+            by_type = self._published_types.get(key)
+            if by_type is None:
+                by_type = self._published_types[key] = self.events_by_type.labels(*key)
+            by_type.inc()
+
+    def delivered(self, event: Mapping[str, Any], count: int, flusher: Any = None) -> None:
+        """``count`` deliveries of one event (an envelope's dict): counted by kind and type, and
+        its latency observed once, weighted by ``count``.
+
+        ``flusher`` is the websocket fast path's :class:`hub.fastpath.Flusher` when the
+        event's frames wait in it: the latency is then taken when it writes them.
+        """
+        if count <= 0:
+            return
+        topic, type = event.get("topic"), event.get("type")
+        key = (topic.partition(":")[0] if isinstance(topic, str) else "", self.types.label(type))
+        child = self._delivered_types.get(key)
+        if child is None:
+            child = self._delivered_types[key] = self.deliveries_by_type.labels(*key)
+        child.inc(count)
+        published = self.latency.published_at(event.get("ts"))
+        if published is None:
+            return
+        if flusher is not None and flusher.scheduled:
+            self.latency.hold(published, count)
+            flusher.on_flush = self.latency.written
+        else:
+            self.latency.observe(time.time() - published, count)
+
+    def count_transports(self, source: Callable[[], Mapping[str, int]]) -> None:
+        """Where ``hub_connections_by_transport`` comes from: a callable counting open connections
+        by transport, called only when the metrics are read."""
+        self._transports = source
+
+    def _collect_extra(self) -> Iterator[Any]:
+        transports = GaugeMetricFamily(
+            "hub_connections_by_transport", "Open connections by transport (websocket or polling).",
+            labels=["transport"],
+        )
+        for transport, count in sorted(self._transports().items()):
+            transports.add_metric([transport], count)
+        yield transports
+        yield self.latency.family()
 
     @staticmethod
     def total(counter: Counter) -> float:
@@ -189,6 +257,107 @@ class HubMetrics:
             plugin = owners.get(family.name)
             families.append(MetricFamily(family.name, family.type, family.documentation, plugin, samples))
         return families
+
+
+# Figures the core keeps for anyone who reads them (the analytics plugin) ----------
+
+#: How many event types get a label value of their own; the rest are counted as ``other``.
+TYPE_LABELS_MAX = 50
+OTHER = "other"
+#: The delivery latency's bucket bounds (seconds): 0.1 ms to about 65 s, each 2^(1/6)
+#: (12 %) above the previous, so a quantile read from the buckets is within a few per cent.
+LATENCY_BUCKETS: tuple[float, ...] = tuple(round(0.0001 * 2 ** (step / 6), 7) for step in range(0, 117))
+
+
+class TypeLabels:
+    """Caps a label whose values users choose (event types): the first ``limit`` distinct values
+    seen keep their own value, every later one is ``other``, so the series cannot grow without bound.
+
+    The types that come first are, in practice, the frequent ones; a type first seen
+    once the cap is reached is counted, as ``other``, never dropped.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.known: set[str] = set()
+
+    def label(self, value: Any) -> str:
+        if value in self.known:
+            return value  # type: ignore[no-any-return]
+        if not isinstance(value, str) or not value:
+            return OTHER
+        if len(self.known) >= self.limit:
+            return OTHER
+        self.known.add(value)
+        return value
+
+
+class LatencyHistogram:
+    """A fixed-bucket histogram of delivery latencies that takes weighted observations.
+
+    One fan-out is one observation weighted by its number of recipients, so it costs
+    the same for one recipient or ten thousand. Fixed buckets make it mergeable: the
+    cluster's histogram is the sum of the processes' buckets.
+    """
+
+    def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above the highest bound (+Inf)
+        self.sum = 0.0
+        self._held: list[tuple[float, int]] = []
+        self._last_ts: str | None = None
+        self._last_at = 0.0
+
+    def published_at(self, ts: Any) -> float | None:
+        """The Unix time of an envelope's ``ts`` (RFC 3339), or ``None``; the last one is cached."""
+        if ts == self._last_ts:
+            return self._last_at
+        if not isinstance(ts, str):
+            return None
+        try:
+            at = datetime.fromisoformat(ts).timestamp()
+        except ValueError:
+            return None
+        self._last_ts, self._last_at = ts, at
+        return at
+
+    def observe(self, seconds: float, weight: int = 1) -> None:
+        seconds = max(seconds, 0.0)
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += weight
+        self.sum += seconds * weight
+
+    def hold(self, published: float, weight: int) -> None:
+        """An observation to take when the frames are written (:meth:`written`)."""
+        self._held.append((published, weight))
+
+    def written(self) -> None:
+        held, self._held = self._held, []
+        now = time.time()
+        for published, weight in held:
+            self.observe(now - published, weight)
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "hub_delivery_latency_seconds",
+            "From an event's publish (its envelope's ts) to its write on a socket of this process, "
+            "per delivery.",
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family.add_metric([], buckets, self.sum)
+        return family
+
+
+class _Collected:
+    """A collector of figures computed when read."""
+
+    def __init__(self, collect: Callable[[], Iterator[Any]]) -> None:
+        self.collect = collect
+
+    def describe(self) -> list[Any]:
+        return []  # nothing at registration: the transports' source is set later
 
 
 # What plugins' metrics may be called, and what read() returns -------------------

@@ -38,6 +38,9 @@ class ConsolePanel:
       ``None`` for a panel of HTML only.
     - ``page``: ``"demo"`` (``/``) or ``"admin"`` (``/admin``).
     - ``order``: lower first; ties by plugin name, then id. The built-ins use 10 to 40.
+    - ``replaces``: the ``id`` of an element of the core's page marked ``data-replaceable``
+      that this panel takes the place of (hidden while the panel is there; with the
+      plugin disabled the core's element shows as before). ``None``: replaces nothing.
     """
 
     id: str
@@ -46,10 +49,13 @@ class ConsolePanel:
     script: str | Path | None = None
     page: Literal["demo", "admin"] = "demo"
     order: int = 100
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
         if not PANEL_ID.match(self.id):
             raise ValueError(f"console panel id {self.id!r} must match {PANEL_ID.pattern}")
+        if self.replaces is not None and not PANEL_ID.match(self.replaces):
+            raise ValueError(f"console panel {self.id!r}: replaces {self.replaces!r} must be an element id like {PANEL_ID.pattern}")
         if self.page not in PAGES:
             raise ValueError(f"console panel {self.id!r}: page must be one of {', '.join(PAGES)}, not {self.page!r}")
         if isinstance(self.script, str) and not (self.script.startswith("/") and not self.script.startswith("//")):
@@ -97,6 +103,7 @@ class PluginPanel:
             "data-plugin": self.plugin,
             "aria-labelledby": f"panel-{panel.id}-title",
             **({"data-script": script} if script else {}),
+            **({"data-replaces": panel.replaces} if panel.replaces else {}),
         }
         opening = " ".join(f'{name}="{html.escape(value)}"' for name, value in attrs.items())
         return (
@@ -136,8 +143,15 @@ def render_page(template: str, panels: Iterable[PluginPanel], page: str) -> str:
     """``template`` with the cards of ``page``'s panels where it says :data:`PANELS_MARKER`."""
     if PANELS_MARKER not in template:
         raise ValueError(f"the console's {page} page has no {PANELS_MARKER}")
-    cards = "\n".join(p.render() for p in panels if p.panel.page == page)
-    return template.replace(PANELS_MARKER, cards, 1)
+    shown = [p for p in panels if p.panel.page == page]
+    cards = "\n".join(p.render() for p in shown)
+    body = template.replace(PANELS_MARKER, cards, 1)
+    for p in shown:
+        # The replaced element is hidden in the page as served, so it never flashes up.
+        replaced = p.panel.replaces
+        if replaced:
+            body = body.replace(f'id="{replaced}" data-replaceable', f'id="{replaced}" data-replaceable hidden', 1)
+    return body
 
 
 __all__ = ["ConsolePanel", "PluginPanel", "asset_prefix", "check_panels", "render_page"]

@@ -37,6 +37,18 @@ class Sessions:
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         #: Connections per user in this process (``HUB_MAX_CONNECTIONS_PER_USER``).
         self.per_user = UserConnections(self.settings.max_connections_per_user)
+        hub.metrics.count_transports(self._by_transport)
+
+    def _by_transport(self) -> dict[str, int]:
+        """Open connections by transport, counted when the metrics are read (not on every upgrade)."""
+        server = getattr(self.hub, "sio", None)
+        manager, eio = getattr(server, "manager", None), getattr(server, "eio", None)
+        if manager is None or eio is None:
+            return {}
+        # python-engineio marks a session "upgraded" once it is on a websocket (or began on one).
+        sockets = [eio.sockets.get(manager.eio_sid_from_sid(sid, "/")) for sid in list(self.connections)]
+        websocket = sum(1 for sock in sockets if getattr(sock, "upgraded", False))
+        return {"websocket": websocket, "polling": len(sockets) - websocket}
 
     async def authenticate(self, request: HTTPConnection, roles: tuple[str, ...] = ()) -> Principal:
         """The principal of an HTTP request's bearer token; ``roles`` (any of) may be required."""

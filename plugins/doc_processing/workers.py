@@ -36,6 +36,7 @@ class WorkerPool:
         self.prefix = f"{socket.gethostname()}-{os.getpid()}"
 
     def start(self, hub: Hub, workers: int) -> None:
+        self.processing = hub.metrics.gauge("hub_doc_processing_processing", "Jobs this process's workers are running.")
         for number in range(workers):
             worker = f"{self.prefix}-{number + 1}"
             self.tasks.append(hub.start_task(self._loop(worker), name=f"doc_processing-{worker}"))
@@ -67,7 +68,8 @@ class WorkerPool:
                 except TimeoutError:
                     pass
                 continue
-            await self._run(Job.from_row(row))
+            with self.processing.track_inprogress():
+                await self._run(Job.from_row(row))
 
     async def _sweep(self) -> None:
         assert self.service.settings is not None

@@ -41,6 +41,7 @@ class NotificationService:
         self.created = hub.metrics.counter(
             "hub_notifications_created_total", "Notifications stored, one per user (repeats of an id not counted)."
         )
+        self.read = hub.metrics.counter("hub_notifications_read_total", "Notifications marked read.")
 
     async def notify(
         self,
@@ -91,6 +92,7 @@ class NotificationService:
         """
         read_at = utc_timestamp()
         changed, count, unread = await self.store.mark_read(user, ids, read_at)
+        self.read.inc(count)
         if count:
             data: dict[str, Any] = {"ids": changed} if ids is not None else {"all": True}
             data.update(read_at=read_at, unread=unread)

@@ -60,6 +60,9 @@ class Presence:
         hub.metrics.gauge("hub_presence_rooms", "Rooms with a member connected to this process.").set_function(
             lambda: len(set().union(*self._rooms_of.values()))
         )
+        hub.metrics.gauge(
+            "hub_presence_members", "Room memberships of this process's connections (one per connection and room)."
+        ).set_function(lambda: sum(len(rooms) for rooms in self._rooms_of.values()))
 
     @asynccontextmanager
     async def _serialized(self, topic: str, user: str) -> AsyncIterator[None]:

@@ -57,6 +57,8 @@ class UploadBody:
             total = form.estimated_total()
             if total is not None and total > self.service.max_bytes + OVERHEAD_SLACK:
                 raise TooLarge(f"Files are limited to {self.service.max_bytes} bytes.")
+            self.service.received_bytes.inc(form.file_bytes - self.upload.received)
+            self.upload.received = form.file_bytes
             await self.upload.reporter.update("receiving", form.file_bytes, total)
 
     def check_type(self, final: bool) -> str:

@@ -90,6 +90,10 @@ class UploadService:
             "hub_upload_progress_uploads_total", "Uploads finished, by outcome: completed or failed.", ["outcome"]
         )
         self.stored_bytes = hub.metrics.counter("hub_upload_progress_stored_bytes_total", "Bytes of completed uploads.")
+        self.received_bytes = hub.metrics.counter(
+            "hub_upload_progress_received_bytes_total", "Bytes of files received (uploads under way included)."
+        )
+        self.in_progress = hub.metrics.gauge("hub_upload_progress_in_progress", "Uploads being received or stored here.")
         try:
             self.records = UploadRecords(hub.database)
         except Unavailable:
@@ -191,6 +195,8 @@ class Upload:
         self.topic = f"{KIND}:{upload_id}"
         self.reporter = ProgressReporter(self._emit_progress, service.storage.split, service.interval)
         self.finished = False
+        self.received = 0  # bytes counted in hub_upload_progress_received_bytes_total
+        service.in_progress.inc()
 
     async def _emit_progress(self, data: dict[str, Any]) -> None:
         self.service.in_flight[self.id] = data
@@ -211,6 +217,7 @@ class Upload:
             content_type=stored["content_type"], storage=stored["storage"],
         )
         self.finished = True
+        self.service.in_progress.dec()
         self.service.in_flight.pop(self.id, None)
         self.service.outcomes.labels("completed").inc()
         self.service.stored_bytes.inc(stored["bytes"])
@@ -224,6 +231,7 @@ class Upload:
         if self.finished:
             return
         self.finished = True
+        self.service.in_progress.dec()
         self.service.in_flight.pop(self.id, None)
         self.service.outcomes.labels("failed").inc()
         wire = (error if isinstance(error, HubError) else InternalError()).to_wire()

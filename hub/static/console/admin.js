@@ -90,6 +90,7 @@
 
   /** Two lines on a canvas, scaled to the largest rate shown; no library. */
   function drawChart() {
+    if ($("#rate-chart-wrap").hidden) return; // a plugin's panel took its place (data-replaces)
     var canvas = $("#rate-chart");
     var ctx = canvas.getContext("2d");
     var w = canvas.width;

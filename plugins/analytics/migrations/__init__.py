@@ -1,0 +1,1 @@
+"""The analytics plugin's Alembic branch (label ``analytics``): one revision file per schema change."""
