@@ -14,8 +14,15 @@ libraries' public behaviour instead. The optimisations:
   request-translation class per Engine.IO session;
 - ``polling_slow_consumer_limit`` (:mod:`.engineio`): dropping a client whose
   send queue passes ``HUB_SLOW_CONSUMER_PACKETS``;
+- ``trimmed_environ`` (:mod:`.engineio`): an admitted session's environ
+  trimmed to what is read later;
 - ``ping_deadline`` (:mod:`.heartbeat`): a session that missed its pong closed
   at its deadline (pingInterval + pingTimeout), on every transport;
+- ``shared_ping_timer`` (:mod:`.pings`): Engine.IO pings from one timer per
+  server, not a sleeping task per connection;
+- ``light_websocket`` (:mod:`.wsloop`): a websocket session served by its
+  connection's own task, without python-engineio's writer task and a task per
+  message read (needs ``websocket_fastpath``, ``light_sessions``, ``ping_deadline``);
 - ``room_index`` (:mod:`.rooms`): a disconnect costs the connection's own
   rooms, not a walk over every room;
 - ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import engineio, fastpath, heartbeat, redis, rooms, uvicorn
+from . import engineio, fastpath, heartbeat, pings, redis, rooms, uvicorn, wsloop
 from .checks import ON, Report, report
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
@@ -40,11 +47,17 @@ CHECKS = {
     fastpath.NAME: fastpath.check,
     engineio.LIGHT_SESSIONS: engineio.check_light_sessions,
     engineio.SESSION_QUEUE: engineio.check_session_queue,
+    engineio.TRIMMED_ENVIRON: engineio.check_trimmed_environ,
     heartbeat.NAME: heartbeat.check,
+    pings.NAME: pings.check,
+    wsloop.NAME: wsloop.check,
     rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
     redis.NAME: redis.check,
 }
+
+#: Optimisations that work only on top of others.
+DEPENDS = {wsloop.NAME: wsloop.NEEDS}
 
 
 def check_internals(gauge: Any = None) -> Report:
@@ -53,6 +66,10 @@ def check_internals(gauge: Any = None) -> Report:
     ``gauge`` (a Prometheus gauge labelled ``name``) follows each optimisation's state.
     """
     found = report(CHECKS)
+    for name, needs in DEPENDS.items():
+        missing = [need for need in needs if not found.enabled(need)]
+        if found.enabled(name) and missing:
+            found.set(name, f"off: needs {', '.join(missing)}")
     if gauge is not None:
         found.bind(gauge)
     return found

@@ -31,6 +31,7 @@ from engineio.async_drivers import asgi
 from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 
 from ..fastpath import Flusher, binary_frame, text_frame
+from . import wsloop
 from .checks import Missing, Report, attribute, holds, method, uses
 
 NAME = "websocket_fastpath"
@@ -136,6 +137,8 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
     """python-engineio's ASGI websocket wrapper, writing through a :class:`FastWriter` when it can."""
 
     flusher: Flusher | None = None
+    #: Serve the session on this task alone (optimisation ``light_websocket``, :mod:`.wsloop`).
+    light = False
 
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
@@ -147,8 +150,12 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
         await self.asgi_send({"type": "websocket.accept"})
         self.writer = self._make_writer()
         failed = False
+        sock = self._socket()
         try:
-            await self.handler(self)
+            if self.light and wsloop.usable(sock, self.writer):
+                await wsloop.serve(sock, self, self.writer)
+            else:
+                await self.handler(self)
         except Exception:
             # python-engineio decodes each frame outside its error handling: a frame
             # reading "x", or an empty one, ends its handler here with a ValueError.
@@ -245,7 +252,8 @@ def install(eio: Any, compat: Report, limit: int, on_slow: Callable[[FastWriter]
         compat.set(NAME, f"off: {missing}")
         return None
     flusher = Flusher(limit, on_slow)
-    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": flusher})
+    light = all(compat.enabled(name) for name in (wsloop.NAME, *wsloop.NEEDS))
+    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": flusher, "light": light})
     # A copy: the driver table is shared by every server of the process.
     eio._async = dict(drivers, websocket=websocket_class)
     return flusher

@@ -62,6 +62,9 @@ async def close_expired(server: Any, sock: Any) -> None:
     logger.debug("%s missed its pong; closing it", sock.sid)
     # abort=False queues a CLOSE packet, which a half-open client may still read.
     await sock.close(wait=False, abort=False, reason=server.reason.PING_TIMEOUT)
+    from .wsloop import ended  # (wsloop imports this module)
+
+    ended(sock)  # a websocket served by one task has no read timeout of its own to end it
 
 
 async def sweep(server: Any) -> None:
