@@ -37,6 +37,7 @@ for moving to a newer library version.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from . import engineio, fastpath, heartbeat, pings, redis, rooms, uvicorn, wsloop
@@ -81,10 +82,26 @@ def optimisations(sio: Any) -> dict[str, str]:
     return compat.as_dict() if isinstance(compat, Report) else {}
 
 
+def memory_paths(sio: Any) -> dict[str, int]:
+    """``/api/health``'s ``memory_paths``: whether the per-connection savings are engaged, as counts.
+
+    ``ping_timer_sessions``: sessions whose next ping waits on the shared timer
+    (``shared_ping_timer``); ``one_task_websockets``: websockets served by their
+    connection's own task (``light_websocket``); ``tasks``: the process's asyncio
+    tasks (one per idle websocket with both on, five without).
+    """
+    eio = getattr(sio, "eio", None)
+    try:
+        tasks = len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop
+        tasks = 0
+    return {"ping_timer_sessions": pings.waiting(eio), "one_task_websockets": wsloop.serving(eio), "tasks": tasks}
+
+
 def websocket_protocol(sio: Any) -> type | str:
     """The ``ws`` argument of ``uvicorn.run`` for the hub served by ``sio``."""
     compat = getattr(sio, "compat", None)
     return uvicorn.websocket_protocol(isinstance(compat, Report) and compat.enabled(uvicorn.NAME))
 
 
-__all__ = ["CHECKS", "ON", "Report", "check_internals", "optimisations", "websocket_protocol"]
+__all__ = ["CHECKS", "ON", "Report", "check_internals", "memory_paths", "optimisations", "websocket_protocol"]

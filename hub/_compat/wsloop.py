@@ -143,6 +143,7 @@ async def serve(sock: Any, ws: Any, writer: Any) -> None:
     queue = sock.queue
     listener = QueueWriter(sock, ws, writer)
     queue.listener = listener
+    server.hub_light_websockets = serving(server) + 1
     listener()  # whatever was queued before (the OPEN packet, the welcome)
     try:
         while True:
@@ -165,6 +166,7 @@ async def serve(sock: Any, ws: Any, writer: Any) -> None:
                 logger.exception("unknown receive error on %s", sock.sid)
     finally:
         queue.listener = None
+        server.hub_light_websockets = serving(server) - 1
     await ws.close()
     await sock.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
@@ -174,3 +176,9 @@ def ended(sock: Any) -> None:
     queue = getattr(sock, "queue", None)
     if isinstance(queue, LightQueue) and queue.listener is not None:
         queue.put_nowait(None)
+
+
+def serving(server: Any) -> int:
+    """How many websockets ``server`` serves here now."""
+    count = getattr(server, "hub_light_websockets", 0)
+    return count if isinstance(count, int) else 0
