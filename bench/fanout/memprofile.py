@@ -115,6 +115,10 @@ async def main() -> None:
         stats = snap.compare_to(snap_before, "traceback")
         total = sum(s.size_diff for s in stats)
         print(f"traced: {total / n / 1024:.1f} KiB/conn")
+        print("by line:")
+        for stat in snap.compare_to(snap_before, "lineno")[: args.top]:
+            frame = stat.traceback[0]
+            print(f"{stat.size_diff / n:8.0f} B/conn {stat.count_diff / n:6.2f}  {frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
         for stat in stats[: args.top]:
             print(f"{stat.size_diff / n:8.0f} B/conn  {stat.count_diff / n:6.2f} blocks/conn")
             for frame in stat.traceback.format()[-2 * min(args.frames, 4):]:

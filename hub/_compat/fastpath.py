@@ -149,11 +149,12 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
         self.asgi_send = environ["asgi.send"]
         await self.asgi_send({"type": "websocket.accept"})
         self.writer = self._make_writer()
-        failed = False
+        failed = detached = False
         sock = self._socket()
         try:
             if self.light and wsloop.usable(sock, self.writer):
-                await wsloop.serve(sock, self, self.writer)
+                # Detached: served on from uvicorn's receive queue, without this task.
+                detached = await wsloop.serve(sock, self, self.writer, self._finish_detached)
             else:
                 await self.handler(self)
         except Exception:
@@ -163,11 +164,23 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
             logger.info("websocket of %s ended by a malformed frame", getattr(self._socket(), "sid", "?"),
                         exc_info=True)
         finally:
-            if self.writer is not None:
+            if self.writer is not None and not detached:
                 self.writer.dead = True
                 _detach(self.writer)
-        await self._end_session(failed)
+        if not detached:
+            await self._end_session(failed)
         return ""  # the response was the websocket
+
+    async def _finish_detached(self, failed: bool) -> None:
+        """The end of a websocket :func:`wsloop.serve` detached: what ``__call__`` does after its handler."""
+        sock = self._socket()
+        if not failed and sock is not None and not sock.closed:
+            await sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_CLOSE)
+        if self.writer is not None:
+            self.writer.dead = True
+            _detach(self.writer)
+        await self._end_session(failed)
+        await self.close()  # python-engineio's close ignores a websocket already gone
 
     def _socket(self) -> Any:
         return getattr(self.handler, "__self__", None)

@@ -35,6 +35,8 @@ def _base() -> Any:
 
 def check() -> None:
     """What :class:`HubWebSocketProtocol` relies on."""
+    import importlib
+
     base = _base()
     where = f"{MODULE}.WebSocketsSansIOProtocol"
     uses(base.__init__, ["queue", "handshake_complete"], f"{where}.__init__")
@@ -42,6 +44,12 @@ def check() -> None:
     uses(base.receive, ["queue"], f"{where}.receive")
     method(base, "send", where, ("message",), coroutine=True)
     uses(base.__init__, ["writable", "conn"], f"{where}.__init__")
+    uses(base.run_asgi, ["app", "scope", "receive", "send", "ClientDisconnected", "send_500_response",
+                         "handshake_complete", "close_timer", "transport"], f"{where}.run_asgi")
+    attribute(importlib.import_module("uvicorn.protocols.utils"), "ClientDisconnected", "uvicorn.protocols.utils")
+    uses(base.send_receive_event_to_app, ["queue", "put_nowait"], f"{where}.send_receive_event_to_app")
+    uses(base.connection_lost, ["queue", "put_nowait"], f"{where}.connection_lost")
+    uses(base.receive, ["read_paused", "resume_reading", "transport"], f"{where}.receive")
     for name in ("pause_writing", "resume_writing", "connection_lost"):
         uses(getattr(base, name), ["writable"], f"{where}.{name}")
     uses(base.send, ["writable"], f"{where}.send")
@@ -91,6 +99,34 @@ def protocol_class() -> type:
                 self.queue: Any = LightQueue()
                 self.writable: Any = LightEvent()
                 self.writable.set()
+
+            #: Set by the application before it returns from a websocket it goes on serving
+            #: without a task (see :func:`hub._compat.wsloop.serve`): the connection stays open.
+            hub_detached = False
+
+            def hub_detach(self) -> None:
+                """The application returns now and takes what the connection receives from ``queue``."""
+                self.hub_detached = True
+
+            async def run_asgi(self) -> None:
+                # uvicorn's run_asgi, leaving a detached connection open when the application returns.
+                from uvicorn.protocols.utils import ClientDisconnected
+
+                try:
+                    result = await self.app(self.scope, self.receive, self.send)
+                except ClientDisconnected:
+                    pass
+                except BaseException:
+                    self.logger.exception("Exception in ASGI application\n")
+                    self.send_500_response()
+                else:
+                    if not self.handshake_complete:
+                        self.logger.error("ASGI callable returned without completing handshake.")
+                        self.send_500_response()
+                    elif result is not None:
+                        self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                if self.close_timer is None and not self.hub_detached:
+                    self.transport.close()
 
             async def send(self, message: Any) -> None:
                 await super().send(message)

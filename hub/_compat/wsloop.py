@@ -18,14 +18,15 @@ that misses its pong, and the end of a session ends its websocket
 ``light_sessions`` and ``ping_deadline``; a connection without a fast writer
 or a light queue keeps python-engineio's handler.
 
-The upgrade from long-polling (probe, NOOP, UPGRADE) is python-engineio's,
-step for step; what the client sees does not change.
+A session upgraded from long-polling keeps python-engineio's handler (see
+:func:`usable`); what the client sees does not change either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engineio import async_socket, exceptions, packet
@@ -54,8 +55,15 @@ def check() -> None:
 
 
 def usable(sock: Any, writer: Any) -> bool:
-    """Whether this connection can be served here (a fast writer and a light queue)."""
-    return writer is not None and isinstance(getattr(sock, "queue", None), LightQueue)
+    """Whether this connection can be served here: a fast writer, a light queue, opened on the websocket.
+
+    A session upgraded from long-polling keeps python-engineio's handler: its
+    last GET may still be taking packets from the queue while the websocket
+    starts, which only the library's writer task shares correctly with it
+    (clients that upgrade are browsers by default; servers and the benchmark
+    open on the websocket).
+    """
+    return writer is not None and isinstance(getattr(sock, "queue", None), LightQueue) and not sock.connected
 
 
 class QueueWriter:
@@ -100,8 +108,16 @@ class QueueWriter:
         self.sock.server.start_background_task(self.ws.close)
 
 
-async def serve(sock: Any, ws: Any, writer: Any) -> None:
-    """python-engineio's websocket handler for ``sock`` on ``ws``, on this task alone."""
+async def serve(sock: Any, ws: Any, writer: Any, on_end: Callable[[bool], Awaitable[None]]) -> bool:
+    """python-engineio's websocket handler for ``sock`` on ``ws``, without a task of its own.
+
+    Returns True when the connection was detached: the application returns
+    (uvicorn's protocol keeps the connection open, see
+    :mod:`hub._compat.uvicorn`) and :class:`Reader` takes each message as the
+    protocol receives it; ``on_end(failed)`` runs once the websocket ends
+    (``failed``: a frame python-engineio cannot decode). Otherwise this task
+    reads until the end and returns False.
+    """
     server = sock.server
     limit = server.max_http_buffer_size
 
@@ -111,40 +127,24 @@ async def serve(sock: Any, ws: Any, writer: Any) -> None:
             raise ValueError("packet is too large")
         return data
 
-    if sock.connected:
-        # An upgrade from long-polling, exactly as python-engineio does it.
-        sock.upgrading = True
-        try:
-            pkt = await wait()
-        except OSError:
-            return
-        decoded = packet.Packet(encoded_packet=pkt)
-        if decoded.packet_type != packet.PING or decoded.data != "probe":
-            sock.upgrading = False
-            return
-        await ws.send(packet.Packet(packet.PONG, data="probe").encode())
-        await sock.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
-        try:
-            pkt = await wait()
-        except OSError:
-            sock.upgrading = False
-            return
-        decoded = packet.Packet(encoded_packet=pkt)
-        if decoded.packet_type != packet.UPGRADE:
-            sock.upgraded = False
-            sock.upgrading = False
-            return
-        sock.upgraded = True
-        sock.upgrading = False
-    else:
-        sock.connected = True
-        sock.upgraded = True
+    # Only a session that opened on this websocket: an upgrade from long-polling keeps
+    # python-engineio's handler (see usable()).
+    sock.connected = True
+    sock.upgraded = True
 
     queue = sock.queue
     listener = QueueWriter(sock, ws, writer)
     queue.listener = listener
     server.hub_light_websockets = serving(server) + 1
     listener()  # whatever was queued before (the OPEN packet, the welcome)
+    protocol = writer.protocol
+    inbound = getattr(protocol, "queue", None)
+    if callable(getattr(protocol, "hub_detach", None)) and isinstance(inbound, LightQueue) and inbound.listener is None:
+        reader = Reader(sock, protocol, on_end)
+        inbound.listener = reader
+        protocol.hub_detach()
+        reader()  # whatever arrived already
+        return True
     try:
         while True:
             try:
@@ -169,6 +169,120 @@ async def serve(sock: Any, ws: Any, writer: Any) -> None:
         server.hub_light_websockets = serving(server) - 1
     await ws.close()
     await sock.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    return False
+
+
+class Reader:
+    """A detached websocket's reader: the listener of uvicorn's receive queue.
+
+    python-engineio reads one message at a time and handles it before reading
+    the next (a CONNECT is handled before the EVENT after it); so does this: a
+    PONG is handled at once when nothing is being handled, anything else waits
+    its turn in ``inbox``, handled by one task that lives only while there is.
+    """
+
+    __slots__ = ("sock", "protocol", "inbound", "on_end", "inbox", "task", "ended")
+
+    def __init__(self, sock: Any, protocol: Any, on_end: Callable[[bool], Awaitable[None]]) -> None:
+        self.sock = sock
+        self.protocol = protocol
+        self.inbound: LightQueue = protocol.queue
+        self.on_end = on_end
+        self.inbox: list[Any] | None = None
+        self.task: Any = None
+        self.ended = False
+
+    def __call__(self) -> None:
+        inbound = self.inbound
+        while inbound.qsize():
+            message = inbound.get_nowait()
+            if not self.ended:
+                self.take(message)
+        if self.inbox is None:
+            # Soon, not now: uvicorn pauses reading right after handing a message over.
+            asyncio.get_running_loop().call_soon(self.resume)
+
+    def resume(self) -> None:
+        """Read on: uvicorn pauses reading after each message until the application took it.
+
+        While messages wait their turn in ``inbox`` reading stays paused, as
+        python-engineio reads the next message only once it handled the last.
+        """
+        protocol = self.protocol
+        if protocol.read_paused and not self.ended and not protocol.transport.is_closing():
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+
+    def take(self, message: Any) -> None:
+        sock = self.sock
+        if message.get("type") != "websocket.receive":
+            self.end(False)  # the client went away, or the server shuts down
+            return
+        data = message.get("bytes")
+        if data is None:
+            data = message.get("text")
+        if data is None or len(data) > sock.server.max_http_buffer_size:
+            self.end(False)  # as python-engineio: "packet is too large" ends the websocket
+            return
+        try:
+            pkt = packet.Packet(encoded_packet=data)
+        except Exception:
+            logger.info("websocket of %s ended by a malformed frame", sock.sid, exc_info=True)
+            self.end(True)
+            return
+        if pkt.packet_type == packet.PONG and self.inbox is None:
+            sock.schedule_ping()  # what receive() does for a PONG, without a task
+            return
+        self.queue(pkt)
+
+    def end(self, failed: bool) -> None:
+        """The websocket ends, once what was read before is handled (a goodbye "41" first)."""
+        if self.inbox is None:
+            self.finish(failed)
+        else:
+            self.inbox.append(failed)
+
+    def queue(self, item: Any) -> None:
+        if self.inbox is None:
+            self.inbox = [item]
+            self.task = self.sock.server.start_background_task(self.handle)
+        else:
+            self.inbox.append(item)
+
+    async def handle(self) -> None:
+        inbox = self.inbox
+        sock = self.sock
+        try:
+            while inbox and not self.ended:
+                item = inbox[0]
+                if item is True or item is False:  # the end, in its turn (see end())
+                    self.finish(item)
+                    break
+                try:
+                    await sock.receive(item)
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    self.finish(False)
+                except Exception:
+                    logger.exception("unknown receive error on %s", sock.sid)
+                inbox.pop(0)
+        finally:
+            self.inbox = None
+            self.task = None
+        self.resume()
+
+    def finish(self, failed: bool) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.inbound.listener = None
+        sock = self.sock
+        if isinstance(sock.queue, LightQueue):
+            sock.queue.listener = None
+        server = sock.server
+        server.hub_light_websockets = serving(server) - 1
+        self.task = server.start_background_task(self.on_end, failed)
 
 
 def ended(sock: Any) -> None:
