@@ -428,6 +428,13 @@ def main() -> None:
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
+    # A server holds one file per connection: past the hard open-file limit (which only a
+    # privileged process may raise) the largest idle workload is cut to what fits, and says so.
+    most = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 500
+    if any(count > most for count in args.connections):
+        print(f"idle: the open-file limit allows {most:,} connections, not "
+              f"{max(args.connections):,}; measuring {most:,}", file=sys.stderr)
+        args.connections = [min(count, most) for count in args.connections]
     ensure_node_modules()
     secret = secrets.token_urlsafe(32)
     results: dict[str, dict[str, Any]] = {name: {} for name in args.servers}
