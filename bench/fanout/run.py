@@ -431,7 +431,7 @@ def main() -> None:
     # A server holds one file per connection: past the hard open-file limit (which only a
     # privileged process may raise) the largest idle workload is cut to what fits, and says so.
     most = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 500
-    if any(count > most for count in args.connections):
+    if "idle" in args.workloads and any(count > most for count in args.connections):
         print(f"idle: the open-file limit allows {most:,} connections, not "
               f"{max(args.connections):,}; measuring {most:,}", file=sys.stderr)
         args.connections = [min(count, most) for count in args.connections]

@@ -14,7 +14,7 @@ connection's :class:`~hub._compat.fastpath.FastWriter` (a synchronous write to
 the transport). A session python-engineio does not close by itself no
 longer needs the read timeout: the hub's ``ping_deadline`` closes a session
 that misses its pong, and the end of a session ends its websocket
-(:func:`ended`). So this is on only with ``websocket_fastpath``,
+(:func:`.heartbeat.ended`). So this is on only with ``websocket_fastpath``,
 ``light_sessions`` and ``ping_deadline``; a connection without a fast writer
 or a light queue keeps python-engineio's handler.
 
@@ -283,13 +283,6 @@ class Reader:
         server = sock.server
         server.hub_light_websockets = serving(server) - 1
         self.task = server.start_background_task(self.on_end, failed)
-
-
-def ended(sock: Any) -> None:
-    """A session the hub closed itself: end its websocket too (a listener takes the ``None``)."""
-    queue = getattr(sock, "queue", None)
-    if isinstance(queue, LightQueue) and queue.listener is not None:
-        queue.put_nowait(None)
 
 
 def serving(server: Any) -> int:
