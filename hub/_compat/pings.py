@@ -110,9 +110,10 @@ class PingedSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     def schedule_ping(self) -> None:
         # As python-engineio: a new ping only once the previous one was answered.
-        if self.last_ping:
-            self.last_ping = None
-            timer(self.server).add(self)
+        sock: Any = self
+        if sock.last_ping:
+            sock.last_ping = None
+            timer(sock.server).add(sock)
 
 
 def timer(server: Any) -> PingTimer:
