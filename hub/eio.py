@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
 class LightQueue:
     """The unbounded subset of ``asyncio.Queue`` python-engineio uses, allocated lazily."""
 
-    __slots__ = ("_items", "_getters", "_unfinished", "_joiners")
+    __slots__ = ("_items", "_getters", "_unfinished", "_joiners", "listener")
 
     def __init__(self) -> None:
         self._items: list[Any] | None = None
         self._getters: list[asyncio.Future[None]] | None = None
         self._unfinished = 0
         self._joiners: list[asyncio.Future[None]] | None = None
+        #: Called after each ``put``, instead of a getter: a websocket's writer that
+        #: takes what is queued at once, without a task waiting on the queue.
+        self.listener: Callable[[], None] | None = None
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0
@@ -50,7 +54,10 @@ class LightQueue:
         else:
             self._items.append(item)
         self._unfinished += 1
-        self._wake_getter()
+        if self.listener is not None:
+            self.listener()
+        else:
+            self._wake_getter()
 
     async def put(self, item: Any) -> None:
         self.put_nowait(item)
@@ -108,6 +115,44 @@ class LightQueue:
                 break
         if not getters:
             self._getters = None
+
+
+class LightEvent:
+    """``asyncio.Event`` without the deque it allocates up front (waiters are rare)."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if not self._value:
+            self._value = True
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
 
 
 class RequestBody:

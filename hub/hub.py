@@ -16,7 +16,7 @@ import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._compat import optimisations
+from ._compat import memory_paths, optimisations
 from .auth import Principal, TokenVerifier
 from .broker import instance_name
 from .config import Settings
@@ -231,6 +231,7 @@ class Hub:
             "instance": instance_name(self.settings),
             # Which optimisations on the libraries' internals are on; never changes "status".
             "optimisations": optimisations(getattr(self, "sio", None)),
+            "memory_paths": memory_paths(getattr(self, "sio", None)),
         }
 
 

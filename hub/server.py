@@ -20,7 +20,7 @@ import socketio
 
 from . import jsoncodec
 from ._compat import check_internals
-from ._compat.engineio import CompatServer
+from ._compat.engineio import TRIMMED_ENVIRON, CompatServer, trim_environ
 from ._compat.heartbeat import close_reason
 from .config import Settings
 from .delivery import HubManager
@@ -92,6 +92,8 @@ class HubSocketServer(CompatServer):
             logger.exception("handshake failed")
             raise HandshakeRefused(InternalError()) from None
         self.hub.metrics.connects.labels("ok").inc()
+        if self.compat.enabled(TRIMMED_ENVIRON):
+            trim_environ(self, sid, environ)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         eio_sid = self.manager.eio_sid_from_sid(sid, "/")

@@ -39,7 +39,31 @@ SIMULATIONS = {
 
         asgi._async["translate_request"] = wrapped_translate
         """,
-        {"websocket_fastpath": "ReplacedWebSocket", "light_sessions": "wrapped_translate"},
+        {"websocket_fastpath": "ReplacedWebSocket", "light_sessions": "wrapped_translate",
+         "light_websocket": "needs websocket_fastpath, light_sessions"},
+    ),
+    "memory_paths": (
+        """
+        from engineio import async_socket
+        from socketio import async_server
+
+        # Wrappers doing the same work: the names the hub relies on are no longer in their code.
+        upgrade = async_socket.AsyncSocket._upgrade_websocket
+        schedule = async_socket.AsyncSocket.schedule_ping
+        eio_connect = async_server.AsyncServer._handle_eio_connect
+
+        async def wrapped_upgrade(self, environ):
+            return await upgrade(self, environ)
+
+        async def wrapped_eio_connect(self, sid, environ):
+            return await eio_connect(self, sid, environ)
+
+        async_socket.AsyncSocket._upgrade_websocket = wrapped_upgrade
+        async_socket.AsyncSocket.schedule_ping = lambda self: schedule(self)
+        async_server.AsyncServer._handle_eio_connect = wrapped_eio_connect
+        """,
+        {"light_websocket": "_upgrade_websocket", "shared_ping_timer": "schedule_ping",
+         "trimmed_environ": "_handle_eio_connect"},
     ),
     "uvicorn_protocol_and_redis_probe": (
         """

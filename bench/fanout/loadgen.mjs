@@ -4,6 +4,10 @@
 //   {mode: "idle", url, secret, connections}                        connections per second, then holds
 //        them open until a line arrives on stdin (the runner reads the server's memory meanwhile)
 //   {mode: "latency", url, secret, subscribers, rate, seconds, pad} publish-to-delivery percentiles
+//   {mode: "storm", url, secret, clients, events, welcome}         all clients connect at once (a reconnect
+//        after a restart): seconds until the last has its `connect` (or `hub.welcome` with `welcome`) and
+//        `events` queued events of type bench.queued
+// `urls` (a list) instead of `url` spreads the subscribers over several servers (the publisher uses the first).
 import { createHmac } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
@@ -21,9 +25,11 @@ function token(sub) {
   return `${unsigned}.${createHmac("sha256", opts.secret).update(unsigned).digest("base64url")}`;
 }
 
-function connect(sub) {
+const URLS = opts.urls || [opts.url];
+
+function connect(sub, url = URLS[0]) {
   return new Promise((resolve, reject) => {
-    const socket = io(opts.url, {
+    const socket = io(url, {
       transports: ["websocket"], reconnection: false, forceNew: true, auth: { token: token(sub) }, timeout: 60000,
     });
     socket.once("connect", () => resolve(socket));
@@ -37,7 +43,7 @@ async function connectMany(count, prefix, concurrency = 100) {
   async function worker() {
     while (next < count) {
       const i = next++;
-      sockets[i] = await connect(`${prefix}${i}`);
+      sockets[i] = await connect(`${prefix}${i}`, URLS[i % URLS.length]);
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
@@ -158,5 +164,37 @@ async function latency() {
   for (const s of [...subs, publisher]) s.disconnect();
 }
 
-const modes = { fanout, idle, latency };
+async function storm() {
+  const start = performance.now();
+  let served = 0, failed = 0, last = 0;
+  const sockets = [];
+  const result = await new Promise((resolve) => {
+    const settle = () => { if (served + failed === opts.clients) resolve("done"); };
+    for (let i = 0; i < opts.clients; i++) {
+      const socket = io(URLS[i % URLS.length], {
+        transports: ["websocket"], reconnection: false, forceNew: true, auth: { token: token(`storm${i}`) },
+        timeout: (opts.timeout || 180) * 1000,
+      });
+      sockets.push(socket);
+      let welcomed = !opts.welcome, connected = false, got = 0, done = false;
+      const check = () => {
+        if (!done && connected && welcomed && got >= (opts.events || 0)) {
+          done = true; served++; last = performance.now(); settle();
+        }
+      };
+      socket.once("connect", () => { connected = true; check(); });
+      socket.on("hub.welcome", () => { welcomed = true; check(); });
+      socket.on("bench.queued", () => { got++; check(); });
+      socket.once("connect_error", () => { if (!done) { done = true; failed++; settle(); } });
+    }
+    setTimeout(resolve, (opts.timeout || 180) * 1000, "timeout");
+  });
+  out({
+    mode: "storm", clients: opts.clients, events: opts.events || 0, served, failed,
+    seconds: ((last || performance.now()) - start) / 1000, complete: result === "done" && failed === 0,
+  });
+  for (const s of sockets) s.disconnect();
+}
+
+const modes = { fanout, idle, latency, storm };
 modes[opts.mode]().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

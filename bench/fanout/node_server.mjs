@@ -1,12 +1,13 @@
 // The Node baseline: socket.io 4.8 with its defaults, the same protocol as the hub's bench kind.
 // A client connects with auth {token} (HS256 JWT, verified here), sends `subscribe` {topic}
 // and `publish` {topic, type, data} with acknowledgements; a publish goes to the room as an
-// envelope shaped like the hub's. Usage: node node_server.mjs <port> <secret>
+// envelope shaped like the hub's. Usage: node node_server.mjs <port> <secret> [<redis url> <key prefix>]
+// With a Redis URL, rooms span every process on that Redis (@socket.io/redis-adapter).
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
-const [port, secret] = [Number(process.argv[2]), process.argv[3]];
+const [port, secret, redisUrl, redisKey] = [Number(process.argv[2]), process.argv[3], process.argv[4], process.argv[5]];
 
 function verify(token) {
   const [head, body, sig] = String(token || "").split(".");
@@ -23,6 +24,14 @@ function verify(token) {
 
 const http = createServer((req, res) => { res.writeHead(200); res.end("ok"); });
 const io = new Server(http, { cors: { origin: "*" } });
+if (redisUrl) {
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const { createClient } = await import("redis");
+  const pub = createClient({ url: redisUrl });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub, { key: redisKey || "socket.io" }));
+}
 io.use((socket, next) => {
   try { socket.data.user = verify(socket.handshake.auth?.token).sub; next(); }
   catch (err) { next(new Error("auth_invalid")); }

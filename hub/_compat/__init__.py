@@ -14,8 +14,15 @@ libraries' public behaviour instead. The optimisations:
   request-translation class per Engine.IO session;
 - ``polling_slow_consumer_limit`` (:mod:`.engineio`): dropping a client whose
   send queue passes ``HUB_SLOW_CONSUMER_PACKETS``;
+- ``trimmed_environ`` (:mod:`.engineio`): an admitted session's environ
+  trimmed to what is read later;
 - ``ping_deadline`` (:mod:`.heartbeat`): a session that missed its pong closed
   at its deadline (pingInterval + pingTimeout), on every transport;
+- ``shared_ping_timer`` (:mod:`.pings`): Engine.IO pings from one timer per
+  server, not a sleeping task per connection;
+- ``light_websocket`` (:mod:`.wsloop`): a websocket session served by its
+  connection's own task, without python-engineio's writer task and a task per
+  message read (needs ``websocket_fastpath``, ``light_sessions``, ``ping_deadline``);
 - ``room_index`` (:mod:`.rooms`): a disconnect costs the connection's own
   rooms, not a walk over every room;
 - ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
@@ -30,9 +37,10 @@ for moving to a newer library version.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from . import engineio, fastpath, heartbeat, redis, rooms, uvicorn
+from . import engineio, fastpath, heartbeat, pings, redis, rooms, uvicorn, wsloop
 from .checks import ON, Report, report
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
@@ -40,11 +48,17 @@ CHECKS = {
     fastpath.NAME: fastpath.check,
     engineio.LIGHT_SESSIONS: engineio.check_light_sessions,
     engineio.SESSION_QUEUE: engineio.check_session_queue,
+    engineio.TRIMMED_ENVIRON: engineio.check_trimmed_environ,
     heartbeat.NAME: heartbeat.check,
+    pings.NAME: pings.check,
+    wsloop.NAME: wsloop.check,
     rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
     redis.NAME: redis.check,
 }
+
+#: Optimisations that work only on top of others.
+DEPENDS = {wsloop.NAME: wsloop.NEEDS}
 
 
 def check_internals(gauge: Any = None) -> Report:
@@ -53,6 +67,10 @@ def check_internals(gauge: Any = None) -> Report:
     ``gauge`` (a Prometheus gauge labelled ``name``) follows each optimisation's state.
     """
     found = report(CHECKS)
+    for name, needs in DEPENDS.items():
+        missing = [need for need in needs if not found.enabled(need)]
+        if found.enabled(name) and missing:
+            found.set(name, f"off: needs {', '.join(missing)}")
     if gauge is not None:
         found.bind(gauge)
     return found
@@ -64,10 +82,26 @@ def optimisations(sio: Any) -> dict[str, str]:
     return compat.as_dict() if isinstance(compat, Report) else {}
 
 
+def memory_paths(sio: Any) -> dict[str, int]:
+    """``/api/health``'s ``memory_paths``: whether the per-connection savings are engaged, as counts.
+
+    ``ping_timer_sessions``: sessions whose next ping waits on the shared timer
+    (``shared_ping_timer``); ``one_task_websockets``: websockets served by their
+    connection's own task (``light_websocket``); ``tasks``: the process's asyncio
+    tasks (one per idle websocket with both on, five without).
+    """
+    eio = getattr(sio, "eio", None)
+    try:
+        tasks = len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop
+        tasks = 0
+    return {"ping_timer_sessions": pings.waiting(eio), "one_task_websockets": wsloop.serving(eio), "tasks": tasks}
+
+
 def websocket_protocol(sio: Any) -> type | str:
     """The ``ws`` argument of ``uvicorn.run`` for the hub served by ``sio``."""
     compat = getattr(sio, "compat", None)
     return uvicorn.websocket_protocol(isinstance(compat, Report) and compat.enabled(uvicorn.NAME))
 
 
-__all__ = ["CHECKS", "ON", "Report", "check_internals", "optimisations", "websocket_protocol"]
+__all__ = ["CHECKS", "ON", "Report", "check_internals", "memory_paths", "optimisations", "websocket_protocol"]

@@ -36,11 +36,18 @@ from engineio import base_server, base_socket
 from engineio.async_drivers import asgi
 
 from ..eio import LightQueue, translate_request
-from . import heartbeat
+from . import heartbeat, pings
 from .checks import Report, attribute, holds, method, uses
 
 LIGHT_SESSIONS = "light_sessions"
 SESSION_QUEUE = "polling_slow_consumer_limit"
+TRIMMED_ENVIRON = "trimmed_environ"
+#: What a session's environ keeps once its connection is admitted (the rest, with the
+#: ASGI scope and its headers, went into the handshake and is not read again).
+ENVIRON_KEPT = frozenset({
+    "REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REMOTE_ADDR", "HTTP_HOST", "HTTP_ORIGIN",
+    "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "wsgi.url_scheme",
+})
 
 
 def check_light_sessions() -> None:
@@ -62,6 +69,34 @@ def check_session_queue() -> None:
     uses(base_socket.BaseSocket.__init__, ["queue", "closing"], "engineio.base_socket.BaseSocket.__init__")
 
 
+def check_trimmed_environ() -> None:
+    """What :func:`trim_environ` relies on: python-socketio keeps each session's environ in ``environ``."""
+    where = "socketio.async_server.AsyncServer"
+    uses(socketio.async_server.AsyncServer._handle_eio_connect, ["environ"], f"{where}._handle_eio_connect")
+    uses(socketio.async_server.AsyncServer._handle_connect, ["environ", "connect"], f"{where}._handle_connect")
+    method(socketio.AsyncServer, "get_environ", where, ("sid",))
+
+
+def trim_environ(sio: Any, sid: str, environ: dict[str, Any] | Any) -> None:
+    """Keep only :data:`ENVIRON_KEPT` of an admitted session's environ.
+
+    python-socketio keeps the environ of the handshake for the session's life
+    (``get_environ``, the connect of another namespace), and so do the frames
+    of the request that became the websocket: about 2 KB of headers and the
+    ASGI scope. The session's entry becomes a small copy, and the original is
+    emptied (``clear`` frees its table, which deleting keys would not).
+    """
+    if not isinstance(environ, dict):
+        return
+    original: dict[str, Any] = environ
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    stored = sio.environ.get(eio_sid) if eio_sid is not None else None
+    if stored is not original:
+        return
+    sio.environ[eio_sid] = {key: value for key, value in original.items() if key in ENVIRON_KEPT}
+    original.clear()
+
+
 def queued_packets(eio: Any, eio_sid: str) -> int:
     """How many packets wait in a session's send queue (0 when it is closing or gone)."""
     sock = eio.sockets.get(eio_sid)
@@ -74,17 +109,20 @@ class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
     """python-engineio's ASGI server with the hub's optimisations that are on.
 
     ``light_sessions``: :class:`LightQueue` and :func:`translate_request`;
-    ``ping_deadline``: the heartbeat of :mod:`.heartbeat`. :meth:`bound` makes
+    ``ping_deadline``: the heartbeat of :mod:`.heartbeat`; ``shared_ping_timer``:
+    the pings of :mod:`.pings`. :meth:`bound` makes
     the class for one hub's report.
     """
 
     light = True
     ping_deadline = True
+    shared_pings = True
 
     @classmethod
     def bound(cls, compat: Report) -> type:
         """This class with the optimisations ``compat`` has on."""
-        attributes = {"light": compat.enabled(LIGHT_SESSIONS), "ping_deadline": compat.enabled(heartbeat.NAME)}
+        attributes = {"light": compat.enabled(LIGHT_SESSIONS), "ping_deadline": compat.enabled(heartbeat.NAME),
+                      "shared_pings": compat.enabled(pings.NAME)}
         return type("HubEngineIOServerBound", (cls,), attributes)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -98,6 +136,11 @@ class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         if self.light and not args and not kwargs:
             return LightQueue()
         return super().create_queue(*args, **kwargs)
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect" and self.shared_pings and args:
+            pings.adopt(self, args[0])  # just before python-engineio's first schedule_ping
+        return await super()._trigger_event(event, *args, **kwargs)
 
     async def _service_task(self) -> None:
         if self.ping_deadline:
@@ -115,7 +158,7 @@ class HubEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
 
 
 class CompatServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server on :class:`HubEngineIOServer` when ``light_sessions`` or ``ping_deadline`` is on.
+    """python-socketio's server on :class:`HubEngineIOServer` when one of its optimisations is on.
 
     ``compat`` (the hub's :class:`~hub._compat.checks.Report`) is a keyword
     argument, read before python-socketio builds its Engine.IO server.
@@ -127,6 +170,6 @@ class CompatServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type:
         chosen: type = engineio.AsyncServer
-        if self.compat.enabled(LIGHT_SESSIONS) or self.compat.enabled(heartbeat.NAME):
+        if any(self.compat.enabled(name) for name in (LIGHT_SESSIONS, heartbeat.NAME, pings.NAME)):
             chosen = HubEngineIOServer.bound(self.compat)
         return chosen

@@ -31,6 +31,7 @@ from engineio.async_drivers import asgi
 from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 
 from ..fastpath import Flusher, binary_frame, text_frame
+from . import wsloop
 from .checks import Missing, Report, attribute, holds, method, uses
 
 NAME = "websocket_fastpath"
@@ -136,6 +137,8 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
     """python-engineio's ASGI websocket wrapper, writing through a :class:`FastWriter` when it can."""
 
     flusher: Flusher | None = None
+    #: Serve the session on this task alone (optimisation ``light_websocket``, :mod:`.wsloop`).
+    light = False
 
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
@@ -146,9 +149,14 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
         self.asgi_send = environ["asgi.send"]
         await self.asgi_send({"type": "websocket.accept"})
         self.writer = self._make_writer()
-        failed = False
+        failed = detached = False
+        sock = self._socket()
         try:
-            await self.handler(self)
+            if self.light and wsloop.usable(sock, self.writer):
+                # Detached: served on from uvicorn's receive queue, without this task.
+                detached = await wsloop.serve(sock, self, self.writer, self._finish_detached)
+            else:
+                await self.handler(self)
         except Exception:
             # python-engineio decodes each frame outside its error handling: a frame
             # reading "x", or an empty one, ends its handler here with a ValueError.
@@ -156,11 +164,23 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
             logger.info("websocket of %s ended by a malformed frame", getattr(self._socket(), "sid", "?"),
                         exc_info=True)
         finally:
-            if self.writer is not None:
+            if self.writer is not None and not detached:
                 self.writer.dead = True
                 _detach(self.writer)
-        await self._end_session(failed)
+        if not detached:
+            await self._end_session(failed)
         return ""  # the response was the websocket
+
+    async def _finish_detached(self, failed: bool) -> None:
+        """The end of a websocket :func:`wsloop.serve` detached: what ``__call__`` does after its handler."""
+        sock = self._socket()
+        if not failed and sock is not None and not sock.closed:
+            await sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_CLOSE)
+        if self.writer is not None:
+            self.writer.dead = True
+            _detach(self.writer)
+        await self._end_session(failed)
+        await self.close()  # python-engineio's close ignores a websocket already gone
 
     def _socket(self) -> Any:
         return getattr(self.handler, "__self__", None)
@@ -245,7 +265,8 @@ def install(eio: Any, compat: Report, limit: int, on_slow: Callable[[FastWriter]
         compat.set(NAME, f"off: {missing}")
         return None
     flusher = Flusher(limit, on_slow)
-    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": flusher})
+    light = all(compat.enabled(name) for name in (wsloop.NAME, *wsloop.NEEDS))
+    websocket_class = type("HubWebSocketBound", (HubWebSocket,), {"flusher": flusher, "light": light})
     # A copy: the driver table is shared by every server of the process.
     eio._async = dict(drivers, websocket=websocket_class)
     return flusher

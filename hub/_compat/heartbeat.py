@@ -25,6 +25,7 @@ from typing import Any
 
 from engineio import async_server, async_socket, base_server, base_socket
 
+from ..eio import LightQueue
 from .checks import method, uses
 
 NAME = "ping_deadline"
@@ -62,6 +63,18 @@ async def close_expired(server: Any, sock: Any) -> None:
     logger.debug("%s missed its pong; closing it", sock.sid)
     # abort=False queues a CLOSE packet, which a half-open client may still read.
     await sock.close(wait=False, abort=False, reason=server.reason.PING_TIMEOUT)
+    ended(sock)  # a websocket served without a task has no read timeout of its own to end it
+
+
+def ended(sock: Any) -> None:
+    """A session the hub closed itself: end its websocket too (see :mod:`.wsloop`).
+
+    The send queue's listener, when it has one, takes the ``None`` and closes
+    the websocket, as python-engineio's writer task does.
+    """
+    queue = getattr(sock, "queue", None)
+    if isinstance(queue, LightQueue) and queue.listener is not None:
+        queue.put_nowait(None)
 
 
 async def sweep(server: Any) -> None:
