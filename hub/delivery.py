@@ -148,7 +148,7 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
                 continue
             if gated_topic is not None:
                 connection = connections.get(sid)
-                if connection is not None and not admit_live(connection, gated_topic, gated_seq, data):
+                if connection is not None and not admit_live(connection, gated_topic, gated_seq, data, self.hub):
                     continue
             if frame is not None:
                 writer = writer_of(eio, eio_sid)
@@ -180,7 +180,7 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
             connection = connections.get(sid)
             if connection is None:
                 continue
-            if seq is not None and not admit_live(connection, room, seq, data):
+            if seq is not None and not admit_live(connection, room, seq, data, self.hub):
                 continue  # held raw while catching up: the backlog's view renders it
             result = view_of(kind, connection.views.get(room), envelope)
             if result is None:

@@ -175,6 +175,9 @@ class Hub:
     async def recover(self) -> int:
         return await self.streams.recover()
 
+    def fill_gap(self, connection: Connection, topic: str) -> None:
+        self.streams.fill_gap(connection, topic)
+
     # Events and health --------------------------------------------------------
 
     async def publish(

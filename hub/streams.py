@@ -8,6 +8,8 @@ durable event; the broker's recovery after an outage is :meth:`Streams.recover`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +23,36 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .types import ClientRequest, CoreHub
 
+log = logging.getLogger("hub.streams")
 
-def admit_live(connection: Connection, topic: str, seq: int, data: dict[str, Any]) -> bool:
-    """Whether a live durable event goes out now; held or dropped otherwise (once per recipient)."""
+#: Seconds a connection holds a topic's live events after a gap before the log is read.
+GAP_WAIT = 0.05
+
+
+def admit_live(
+    connection: Connection, topic: str, seq: int, data: dict[str, Any], gaps: CoreHub | None = None,
+) -> bool:
+    """Whether a live durable event goes out now; held or dropped otherwise (once per recipient).
+
+    With ``gaps``, an event that comes after a gap (seq 5 while the connection's
+    cursor is 3) is held and the gap filled from the log: another process
+    published seq 4 and its emit is still on its way through the broker, or was
+    lost. Without that, 5 would go out and 4, arriving next, be dropped as old.
+    """
     held = connection.catching_up.get(topic)
     if held is not None:
         held.append(data)
         return False
-    if seq <= connection.cursors.get(topic, 0):
-        return False
+    cursor = connection.cursors.get(topic)
+    if cursor is not None:
+        if seq <= cursor:
+            return False
+        # Inbox cursors follow what is still queued, not every seq: gaps there are normal,
+        # and whatever is not acknowledged is sent again on the next connect anyway.
+        if seq > cursor + 1 and gaps is not None and topic != connection.inbox:
+            connection.catching_up[topic] = [data]
+            gaps.fill_gap(connection, topic)
+            return False
     connection.cursors[topic] = seq
     return True
 
@@ -39,6 +62,40 @@ class Streams:
 
     def __init__(self, hub: CoreHub) -> None:
         self.hub = hub
+        #: Topic -> ids of the connections holding its live events until a gap is filled.
+        self._gaps: dict[str, set[str]] = {}
+
+    def fill_gap(self, connection: Connection, topic: str) -> None:
+        """Fill ``connection``'s gap on ``topic`` from the log soon, with every other connection's."""
+        waiting = self._gaps.setdefault(topic, set())
+        if not waiting:
+            self.hub.start_task(self._fill_gaps(topic), name=f"hub-fill-gap:{topic}")
+        waiting.add(connection.id)
+
+    async def _fill_gaps(self, topic: str) -> None:
+        # A moment's wait lets every connection with the same gap share one read of the
+        # log; the missing event, usually on its way, is then in the log already (a seq is
+        # visible to a publisher only once committed, and each is committed in turn).
+        await asyncio.sleep(GAP_WAIT)
+        hub = self.hub
+        waiting = [
+            connection for sid in self._gaps.pop(topic, ())
+            if (connection := hub.connections.get(sid)) is not None and topic in connection.catching_up
+        ]
+        if not waiting:
+            return
+        events: list[Any] = []
+        read_up_to: int | None = None
+        try:
+            since = min(connection.cursors.get(topic, 0) for connection in waiting)
+            backlog = await hub.log.backlog(topic, since)
+            events, read_up_to = list(backlog.events), backlog.latest_seq
+        except Exception:
+            log.exception("could not read %s from the log to fill a gap; sending what arrived", topic)
+        for connection in waiting:
+            cursor = connection.cursors.get(topic, 0)
+            missed = [event for event in events if (event.seq or 0) > cursor]
+            await self.catch_up(connection, topic, missed, read_up_to)
 
     async def follow_inbox(self, connection: Connection) -> None:
         """Join the connection's inbox, holding its live events until :meth:`catch_up` sends the queue."""
@@ -146,19 +203,34 @@ class Streams:
             connection.subscriptions.discard(topic)
             await settle(hub.pm.hook.hub_unsubscribe(hub=hub, connection=connection, topic=topic))
 
-    async def catch_up(self, connection: Connection, topic: str, backlog: Any) -> None:
-        """Send ``backlog`` in order, then the live events held meanwhile, each once."""
+    async def catch_up(self, connection: Connection, topic: str, backlog: Any, read_up_to: int | None = None) -> None:
+        """Send ``backlog`` in order, then the live events held meanwhile, each once.
+
+        With ``read_up_to`` (the latest seq when ``backlog`` was read), a held
+        event after a seq above it, still on its way, is held again and the gap
+        filled anew; a seq missing at or below it is gone from the log (retention),
+        so what follows goes out.
+        """
         connection.catching_up.setdefault(topic, [])
+        refilling = False
         try:
             for event in backlog:
                 await self._send_durable(connection, event.to_dict())
             while held := connection.catching_up[topic]:
                 connection.catching_up[topic] = []
-                for data in sorted(held, key=lambda item: item["seq"]):
+                held.sort(key=lambda item: item["seq"])
+                for index, data in enumerate(held):
+                    next_seq = connection.cursors.get(topic, 0) + 1
+                    if read_up_to is not None and data["seq"] > next_seq > read_up_to:
+                        connection.catching_up[topic] = held[index:] + connection.catching_up[topic]
+                        refilling = True
+                        self.fill_gap(connection, topic)
+                        return
                     await self._send_durable(connection, data)
         finally:
             # No await between the last check and this: nothing can slip into the buffer unseen.
-            connection.catching_up.pop(topic, None)
+            if not refilling:
+                connection.catching_up.pop(topic, None)
 
     async def _send_durable(self, connection: Connection, data: dict[str, Any]) -> None:
         topic, seq = data["topic"], data["seq"]

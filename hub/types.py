@@ -132,6 +132,9 @@ class CoreHub(Hub, Protocol):
     async def recover(self) -> int:
         """Send every local connection the durable events it missed (after a broker outage)."""
 
+    def fill_gap(self, connection: Connection, topic: str) -> None:
+        """Send ``connection`` the durable events of ``topic`` it lacks from the log, then what it holds."""
+
 
 class Broker(Protocol):
     """What the hub asks of its fan-out: a status for ``/api/health``, a start and a stop."""
