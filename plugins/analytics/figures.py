@@ -12,13 +12,12 @@ process that leaves the cluster takes its share away without a negative spike.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub import Hub
+from hub import Hub, decode_json, encode_json
 
 LATENCY = "hub_delivery_latency_seconds"
 
@@ -27,13 +26,13 @@ def series_key(name: str, labels: Mapping[str, str]) -> str:
     """The key of one series: its name, then its label pairs sorted, as JSON (no key when none)."""
     if not labels:
         return name
-    return name + json.dumps(sorted(labels.items()), separators=(",", ":"))
+    return name + encode_json(sorted(labels.items())).decode()
 
 
 def split_key(key: str) -> tuple[str, dict[str, str]]:
     """The name and labels of a :func:`series_key`."""
     name, bracket, rest = key.partition("[")
-    return name, (dict(json.loads(bracket + rest)) if bracket else {})
+    return name, (dict(decode_json(bracket + rest)) if bracket else {})
 
 
 @dataclass

@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from hub import InvalidMessage
+from hub import InvalidMessage, decode_json, encode_json
 
 MESSAGE_SYNC = 0
 MESSAGE_AWARENESS = 1
@@ -95,7 +94,7 @@ def decode_awareness(data: bytes) -> list[AwarenessEntry]:
     for _ in range(reader.var_uint()):
         client, clock, state = reader.var_uint(), reader.var_uint(), reader.var_string()
         try:
-            json.loads(state)
+            decode_json(state)
         except ValueError as exc:
             raise InvalidMessage("An awareness state that is not JSON.") from exc
         entries.append(AwarenessEntry(client, clock, state))
@@ -121,4 +120,4 @@ def awareness_message(update: bytes) -> bytes:
 
 
 def state_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return encode_json(value).decode()
