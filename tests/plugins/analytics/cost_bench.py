@@ -71,12 +71,12 @@ def one(run: Any, shim: _Subprocess, plugins: str, workdir: Path, args: argparse
     secret = secrets.token_urlsafe(32)
     with run.server("hub", secret, workdir, "") as (url, process):
         if args.no_watcher:
-            return dict(run.fanout(url, secret, args.subscribers, args.events, args.pad, process.pid))
+            return dict(run.fanout([url], secret, args.subscribers, args.events, args.pad, [process.pid]))
         watcher = subprocess.Popen(run.pinned(1, [sys.executable, "-c", WATCHER, url, secret]),
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert watcher.stdout is not None and watcher.stdin is not None
         subscribed = watcher.stdout.readline().strip()
-        result = run.fanout(url, secret, args.subscribers, args.events, args.pad, process.pid)
+        result = run.fanout([url], secret, args.subscribers, args.events, args.pad, [process.pid])
         watcher.stdin.write("\n")
         watcher.stdin.flush()
         ticks = int(watcher.stdout.readline().strip() or 0)
