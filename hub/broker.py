@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ._compat import redis as compat_redis
 from ._compat.checks import Report
-from .broker_outbox import Message, Outbox
+from .broker_outbox import Message, Outbox, patient_timeout, timed_out
 from .delivery import LocalDelivery
 from .types import Broker
 
@@ -226,23 +226,23 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
 
     async def _send(self, message: str | bytes) -> None:
         # Two tries: the first on a pooled connection that a Redis restart may have
-        # broken, the second on a new one.
+        # broken, the second on a new one. Not after a timeout: Redis may have run it.
         for attempt in (1, 2):
             try:
-                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                async with patient_timeout(PUBLISH_TIMEOUT):
                     await self._client().publish(self.channel, message)
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                if attempt == 2:
+            except Exception as exc:
+                if attempt == 2 or timed_out(exc):
                     raise
 
     async def _send_batch(self, messages: list[Message]) -> None:
         """One pipeline of ``PUBLISH`` commands: one write and one round trip for the whole batch."""
-        for attempt in (1, 2):  # as _send: the second try on a new connection
+        for attempt in (1, 2):  # as _send: the second try on a new connection, never after a timeout
             try:
-                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                async with patient_timeout(PUBLISH_TIMEOUT):
                     pipe = self._client().pipeline(transaction=False)
                     for message in messages:
                         pipe.publish(self.channel, message)
@@ -250,8 +250,8 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                if attempt == 2:
+            except Exception as exc:
+                if attempt == 2 or timed_out(exc):
                     raise
 
     def _publish_failed(self, exc: BaseException, count: int) -> None:
@@ -333,7 +333,8 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
                 self._down(f"publish failed: {_describe(exc)}")
                 return
             try:
-                await asyncio.wait_for(waiter, wait)
+                async with patient_timeout(wait):  # a stalled loop is not a silent subscription
+                    await waiter
             except TimeoutError:
                 self._down("messages published to Redis do not come back")
                 # A subscription that stays silent is dropped, so that the listener subscribes again.

@@ -6,8 +6,11 @@ Against Redis, with two real hub processes: ``tests/test_broker_burst.py``.
 from __future__ import annotations
 
 import asyncio
+import time
 
-from hub.broker_outbox import MAX_BATCH, Message, Outbox
+import pytest
+
+from hub.broker_outbox import MAX_BATCH, Message, Outbox, patient_timeout
 
 
 class Recorder:
@@ -83,3 +86,25 @@ async def test_a_cancelled_publisher_does_not_stop_the_others() -> None:
     await second
     assert recorder.batches == [["m0", "m1"]]
     await outbox.stop()
+
+
+async def test_patient_timeout_still_times_out_a_peer_that_does_not_answer() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(TimeoutError):
+        async with patient_timeout(0.05):
+            await never
+
+
+async def test_patient_timeout_reads_a_reply_that_came_while_the_loop_was_stalled() -> None:
+    # The loop is stuck past the deadline (a burst of fan-outs in one step); the reply is there
+    # when it comes back, and must be read, not reported as a timeout.
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[str] = loop.create_future()
+
+    def stall() -> None:
+        time.sleep(0.3)
+        loop.call_soon(reply.set_result, "OK")  # as the socket's data, read after the stall
+
+    loop.call_later(0.01, stall)
+    async with patient_timeout(0.1):
+        assert await reply == "OK"
