@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ._compat import redis as compat_redis
 from ._compat.checks import Report
+from .broker_outbox import Message, Outbox, patient_timeout, timed_out
 from .delivery import LocalDelivery
 from .types import Broker
 
@@ -123,6 +124,8 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
         self._reason = "not connected yet"
         self._needs_recovery = False
         self._publisher: Any = None
+        # Every emit crosses to the other processes through here, in order, batched.
+        self._outbox = Outbox(self._send_batch, self._publish_failed)
         self._probes: dict[str, asyncio.Future[None]] = {}
         self._counter = itertools.count()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -183,6 +186,7 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._outbox.stop()
         for client in (self._publisher, self._listener_client):
             await _close_quietly(client)
 
@@ -222,28 +226,42 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
 
     async def _send(self, message: str | bytes) -> None:
         # Two tries: the first on a pooled connection that a Redis restart may have
-        # broken, the second on a new one.
+        # broken, the second on a new one. Not after a timeout: Redis may have run it.
         for attempt in (1, 2):
             try:
-                async with asyncio.timeout(PUBLISH_TIMEOUT):
+                async with patient_timeout(PUBLISH_TIMEOUT):
                     await self._client().publish(self.channel, message)
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                if attempt == 2:
+            except Exception as exc:
+                if attempt == 2 or timed_out(exc):
                     raise
 
+    async def _send_batch(self, messages: list[Message]) -> None:
+        """One pipeline of ``PUBLISH`` commands: one write and one round trip for the whole batch."""
+        for attempt in (1, 2):  # as _send: the second try on a new connection, never after a timeout
+            try:
+                async with patient_timeout(PUBLISH_TIMEOUT):
+                    pipe = self._client().pipeline(transaction=False)
+                    for message in messages:
+                        pipe.publish(self.channel, message)
+                    await pipe.execute()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == 2 or timed_out(exc):
+                    raise
+
+    def _publish_failed(self, exc: BaseException, count: int) -> None:
+        self.metrics.publish_failures.inc(count)
+        self._down(f"publish failed: {_describe(exc)}")
+        logger.debug("publish to redis failed", exc_info=exc)
+
     async def publish_message(self, data: Any) -> None:
-        """Publish to the other processes; never fails the caller (the event is stored already)."""
-        try:
-            await self._send(self.json.dumps(data))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.metrics.publish_failures.inc()
-            self._down(f"publish failed: {_describe(exc)}")
-            logger.debug("publish to redis failed", exc_info=True)
+        """Publish to the other processes, in emit order (:mod:`hub.broker_outbox`); never fails the caller."""
+        await self._outbox.put(self.json.dumps(data))
 
     # Listening ---------------------------------------------------------------------
 
@@ -315,7 +333,8 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
                 self._down(f"publish failed: {_describe(exc)}")
                 return
             try:
-                await asyncio.wait_for(waiter, wait)
+                async with patient_timeout(wait):  # a stalled loop is not a silent subscription
+                    await waiter
             except TimeoutError:
                 self._down("messages published to Redis do not come back")
                 # A subscription that stays silent is dropped, so that the listener subscribes again.

@@ -114,6 +114,9 @@ async function fanout() {
     // On an incomplete run: how many subscribers missed events, and whether they are still connected.
     short: subs.filter((s) => (perSocket.get(s) || 0) < opts.events + 1).length,
     short_connected: subs.filter((s) => (perSocket.get(s) || 0) < opts.events + 1 && s.connected).length,
+    // Deliveries beyond one per subscriber and event (the warm-up included): duplicates, which
+    // `deliveries` would otherwise count towards completion.
+    extra: subs.reduce((sum, s) => sum + Math.max(0, (perSocket.get(s) || 0) - (opts.events + 1)), 0),
   });
   for (const s of [...subs, publisher]) s.disconnect();
 }

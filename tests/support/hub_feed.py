@@ -1,8 +1,9 @@
-"""A test plugin with a durable, client-publishable kind: ``feed:<key>``.
+"""A test plugin with a durable, client-publishable kind, ``feed:<key>``, and an ephemeral one, ``chatter:<key>``.
 
-Anyone may subscribe and publish. Retention keeps the newest
-``HUB_PLUGIN_FEED_KEEP`` events (default: all), so tests can see
-``recovered: false``.
+Anyone may subscribe and publish to either. Retention keeps the newest
+``HUB_PLUGIN_FEED_KEEP`` events of a feed (default: all), so tests can see
+``recovered: false``. A chatter event is never stored: nothing but the live
+path (and, across processes, the broker) can bring it to a subscriber.
 """
 
 from __future__ import annotations
@@ -22,5 +23,6 @@ def hub_topic_kinds(settings):
             can_publish=anyone,
             durable=True,
             retention=Retention(max_count=int(keep) if keep else None),
-        )
+        ),
+        TopicKind(name="chatter", can_subscribe=anyone, can_publish=anyone, durable=False),
     ]
