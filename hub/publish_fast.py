@@ -11,6 +11,10 @@ to the same handlers Starlette would give it (``hub_error`` for a
 :class:`HubError`, the app's ``unexpected_error`` for anything else), so every
 answer, its status, headers and body, is the one the routes give. The answer
 is written in one piece where uvicorn allows (:mod:`hub._compat.response`).
+What the middlewares add to such an answer is added here the same way: the
+CORS middleware's ``Vary: Origin`` (it marks every answer that depends on a
+request's origin, including those to requests without one).
+tests/test_publish_fast.py compares the bytes of both paths' answers.
 
 Requests it leaves to the full stack: any other method or path (a trailing
 slash, ``OPTIONS`` preflights), one with an ``Origin`` header (the CORS
@@ -82,7 +86,19 @@ async def respond(response: Response, scope: Scope, receive: Receive, send: Send
     if response.background is not None or not isinstance(body, bytes):
         await response(scope, receive, send)
         return
-    await send_response(send, response.status_code, response.raw_headers, body, one_write)
+    await send_response(send, response.status_code, vary_origin(response.raw_headers), body, one_write)
 
 
-__all__ = ["PATHS", "PublishFastPath"]
+def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Vary: Origin``, as Starlette's CORS middleware sets it on an answer to a request
+    without an ``Origin`` (``MutableHeaders``: the first ``vary`` takes every value joined, the others go)."""
+    found = [index for index, (name, _) in enumerate(headers) if name == b"vary"]
+    value = b", ".join([*(headers[index][1] for index in found), b"Origin"])
+    if not found:
+        return [*headers, (b"vary", value)]
+    kept = [header for index, header in enumerate(headers) if index not in found[1:]]
+    kept[found[0]] = (b"vary", value)
+    return kept
+
+
+__all__ = ["PATHS", "PublishFastPath", "vary_origin"]
