@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__, default_plugins
+from ._compat import one_write_class
 from .admin import admin_routes
 from .api import JSONResponse, core_routes
 from .config import Settings, load_settings
@@ -37,6 +38,7 @@ from .openapi import build_openapi
 from .origins import OriginPolicy
 from .plugin_schema import plugin_branches
 from .plugins import PluginError, call_each, find_plugins, register_plugins
+from .publish_fast import PATHS, PublishFastPath
 from .server import build_socket_server
 
 logger = logging.getLogger("hub")
@@ -47,6 +49,16 @@ class HubApp(socketio.ASGIApp):  # type: ignore[misc]
     """The ASGI app; ``.hub`` is the running :class:`Hub`."""
 
     hub: Hub
+    #: The publish routes' requests served past the middleware stack (hub/publish_fast.py).
+    fast_path: PublishFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.fast_path.match(scope) if self.fast_path is not None else None
+        if endpoint is not None:
+            assert self.fast_path is not None
+            await self.fast_path.serve(endpoint, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> HubApp:
@@ -115,6 +127,8 @@ def create_app(settings: Settings | None = None) -> HubApp:
     )
     app = HubApp(hub.sio, other_asgi_app=starlette, socketio_path="socket.io")
     app.hub = hub
+    endpoints = {route.path: route.endpoint for route in routes if isinstance(route, Route) and route.path in PATHS}
+    app.fast_path = PublishFastPath(endpoints, hub_error, unexpected_error, one_write_class(hub.sio))
     return app
 
 

@@ -27,6 +27,8 @@ libraries' public behaviour instead. The optimisations:
   rooms, not a walk over every room;
 - ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
   without a full ``asyncio.Queue`` or a kept handshake (``hub serve``);
+- ``one_write_response`` (:mod:`.response`): the publish routes' answers
+  written to the socket in one piece, not headers and body apart;
 - ``redis_broker_probe`` (:mod:`.redis`): the Redis broker's own publish and
   listen, which its health probes and outage recovery need;
 - ``client_goodbye`` (:mod:`.client`, the Python client; checked there).
@@ -40,7 +42,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import engineio, fastpath, heartbeat, pings, redis, rooms, uvicorn, wsloop
+from . import engineio, fastpath, heartbeat, pings, redis, response, rooms, uvicorn, wsloop
 from .checks import ON, Report, report
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
@@ -54,6 +56,7 @@ CHECKS = {
     wsloop.NAME: wsloop.check,
     rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
+    response.NAME: response.check,
     redis.NAME: redis.check,
 }
 
@@ -104,4 +107,13 @@ def websocket_protocol(sio: Any) -> type | str:
     return uvicorn.websocket_protocol(isinstance(compat, Report) and compat.enabled(uvicorn.NAME))
 
 
-__all__ = ["CHECKS", "ON", "Report", "check_internals", "memory_paths", "optimisations", "websocket_protocol"]
+def one_write_class(sio: Any) -> type | None:
+    """What :func:`.response.send_response` needs to write a response in one piece; None when that is off."""
+    compat = getattr(sio, "compat", None)
+    return response.cycle_class(isinstance(compat, Report) and compat.enabled(response.NAME))
+
+
+__all__ = [
+    "CHECKS", "ON", "Report", "check_internals", "memory_paths", "one_write_class", "optimisations",
+    "websocket_protocol",
+]
