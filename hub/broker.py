@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import socketio
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ._compat import redis as compat_redis
@@ -101,7 +100,7 @@ class LocalBroker:
 class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
     """python-socketio's Redis manager, ending every local delivery in :class:`LocalDelivery`.
 
-    Method resolution order: ``RedisPubSub``, ``AsyncRedisManager``,
+    Method resolution order: ``RedisPubSub``, ``RedisPublish``, ``AsyncRedisManager``,
     ``AsyncPubSubManager``, ``LocalDelivery``, ``AsyncManager``: every local
     delivery (local emits and messages from other processes alike) lands in
     ``LocalDelivery.emit``. It publishes and listens through its own
@@ -350,11 +349,15 @@ async def recover(hub: Hub) -> int:
     return await hub.recover()
 
 
-class PlainRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ignore[misc]
-    """python-socketio's Redis manager as it is, for when ``redis_broker_probe`` is off.
+class PlainRedisManager(compat_redis.RedisPublish, LocalDelivery):
+    """python-socketio's Redis manager, for when ``redis_broker_probe`` is off.
 
-    Events still cross processes; without the hub's own publish and listen there
-    is no probe, so the broker cannot tell an outage and reports ``ok``.
+    Events still cross processes; without the hub's own listen there is no
+    probe, so the broker cannot tell an outage and reports ``ok``. Its publishes
+    go through an :class:`Outbox`, one at a time through python-socketio's own:
+    published as they came, a burst took one pooled connection per emit, those
+    past redis-py's 100 failed (``MaxConnectionsError``) and python-socketio's
+    retry, on a new client, sent them out of order.
     """
 
     kind = "redis"
@@ -363,6 +366,7 @@ class PlainRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ign
         super().__init__(url=url, channel=channel, redis_options=_redis_options(url))
         self.hub = hub
         self.metrics = metrics
+        self._outbox: Outbox[Any] = Outbox(self._send_each, self._publish_failed)
 
     def status(self) -> str:
         return "ok"
@@ -375,6 +379,19 @@ class PlainRedisManager(socketio.AsyncRedisManager, LocalDelivery):  # type: ign
         if listener is not None:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+        await self._outbox.stop()
+
+    async def publish_message(self, data: Any) -> None:
+        """Publish to the other processes, in emit order; never fails the caller."""
+        await self._outbox.put(data)
+
+    async def _send_each(self, messages: list[Any]) -> None:
+        for data in messages:  # in order, one connection at a time; python-socketio logs what fails
+            await self.library_publish(data)
+
+    def _publish_failed(self, exc: BaseException, count: int) -> None:
+        self.metrics.publish_failures.inc(count)
+        logger.warning("publish to redis failed: %s", _describe(exc))
 
 
 def build_manager(hub: Hub, settings: Settings, compat: Report) -> Any:

@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger("hub.broker")
 
@@ -41,6 +41,8 @@ logger = logging.getLogger("hub.broker")
 MAX_BATCH = 500
 
 Message = str | bytes
+#: What an outbox queues: encoded messages (the hub's manager) or python-socketio's own (the fallback's).
+M = TypeVar("M")
 
 #: A deadline that fires this much after it was due fired late: the loop was busy, not waiting.
 LATE = 0.05
@@ -84,7 +86,7 @@ def timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError"
 
 
-class Outbox:
+class Outbox(Generic[M]):
     """Messages queued in order, sent in batches by one task.
 
     ``send(messages)`` sends one batch, in order, raising when it could not;
@@ -93,11 +95,11 @@ class Outbox:
     is counted and dropped (durable events stay in the log).
     """
 
-    def __init__(self, send: Callable[[list[Message]], Awaitable[None]],
+    def __init__(self, send: Callable[[list[M]], Awaitable[None]],
                  failed: Callable[[BaseException, int], None]) -> None:
         self._send = send
         self._failed = failed
-        self._queue: list[tuple[Message, asyncio.Future[None]]] = []
+        self._queue: list[tuple[M, asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -105,7 +107,7 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
-    async def put(self, message: Message) -> None:
+    async def put(self, message: M) -> None:
         """Queue ``message``; return once the batch holding it was sent, or could not be."""
         if self._stopped:
             return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from hub._compat import CHECKS, check_internals
 from hub._compat import client as compat_client
 from hub.testing import DEFAULT_TIMEOUT, RunningHub, SocketRecorder, start_hub
+from tests.support import patch_site
 from tests.test_scale_out import redis_url  # noqa: F401  (the Redis fixture)
 from tests.test_slow_consumer import bench_site
 
@@ -113,10 +113,7 @@ async def received_on(hub: RunningHub, transport: str, topic: str, n: int) -> No
 def compat_hub(tmp_path: Path, sitecustomize: str | None = None, env: dict[str, str] | None = None) -> RunningHub:
     paths = [str(bench_site(tmp_path / "site"))]
     if sitecustomize is not None:
-        patch = tmp_path / "patch"
-        patch.mkdir()
-        (patch / "sitecustomize.py").write_text(textwrap.dedent(sitecustomize))
-        paths.insert(0, str(patch))
+        paths.insert(0, str(patch_site(tmp_path / "patch", sitecustomize)))
     path = os.pathsep.join(filter(None, [*paths, os.environ.get("PYTHONPATH", "")]))
     # Short pings: python-socketio's long-polling client waits for its pending GET when it leaves.
     return start_hub(tmp_path / "hub", env={"PYTHONPATH": path, "HUB_PING_INTERVAL": "1", **(env or {})})

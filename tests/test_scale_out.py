@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,8 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 class Pair:
     """Two hub processes, A and B, on one Redis and one PostgreSQL database, with one secret."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, database_url: str, **env: str) -> None:
+    def __init__(self, tmp_path: Path, redis_url: str, database_url: str, sites: Sequence[Path] = (), **env: str) -> None:
+        """``sites`` go first on both processes' PYTHONPATH (a ``sitecustomize``: :func:`tests.support.patch_site`)."""
         site = plugin_site(tmp_path / "site", "hub_feed", "feed")
         self.prefix = f"test-{secrets.token_hex(6)}"
         self.redis_url = redis_url
@@ -119,7 +120,7 @@ class Pair:
             "HUB_BROKER_PROBE_INTERVAL": "0.25",
             "HUB_PLUGIN_PRESENCE_GRACE_SECONDS": str(GRACE),
             "HUB_PLUGIN_PRESENCE_TYPING_THROTTLE_MS": "0",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [*map(str, sites), str(site), os.environ.get("PYTHONPATH")])),
             **env,
         }
         self.hubs: list[RunningHub] = []

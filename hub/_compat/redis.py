@@ -10,8 +10,12 @@ probes that prove the subscription live. :class:`RedisPubSub` routes them to
 and gives the other internals the broker reads a public name here.
 
 When :func:`check` fails, :mod:`hub.broker` uses python-socketio's own Redis
-manager unchanged: events still cross processes, without the probe (its
-``/api/health`` broker state then stays ``ok``, unable to see an outage).
+manager, listening as it does: events still cross processes, without the probe
+(its ``/api/health`` broker state then stays ``ok``, unable to see an outage).
+It still publishes through :class:`RedisPublish`: ``_publish`` is the step the
+library's documentation asks a pub/sub manager to implement, and python-socketio
+calls it once per emit, each on a pooled connection of its own, so a burst past
+redis-py's pool limit failed there too (:mod:`hub.broker_outbox`).
 """
 
 from __future__ import annotations
@@ -62,12 +66,23 @@ def redis_module(manager: Any) -> Any:
     return manager._get_redis_module()
 
 
-class RedisPubSub(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis manager publishing and listening through the hub's own methods."""
+class RedisPublish(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager publishing through the hub's own :meth:`publish_message`."""
 
     async def publish_message(self, data: Any) -> None:
         """Send ``data`` to the other processes (what ``_publish`` does)."""
         raise NotImplementedError
+
+    async def library_publish(self, data: Any) -> None:
+        """python-socketio's own publish of ``data``: its message format, its retry on a new connection."""
+        await super()._publish(data)
+
+    async def _publish(self, data: Any) -> None:
+        await self.publish_message(data)
+
+
+class RedisPubSub(RedisPublish):
+    """python-socketio's Redis manager publishing and listening through the hub's own methods."""
 
     def listen_messages(self) -> AsyncIterator[Any]:
         """The messages of the channel, one by one (what ``_listen`` yields)."""
@@ -77,9 +92,6 @@ class RedisPubSub(socketio.AsyncRedisManager):  # type: ignore[misc]
     def sender_id(self) -> str:
         """This manager's id on the channel (python-socketio's ``host_id``)."""
         return str(self.host_id)
-
-    async def _publish(self, data: Any) -> None:
-        await self.publish_message(data)
 
     async def _listen(self) -> AsyncIterator[Any]:
         async for message in self.listen_messages():

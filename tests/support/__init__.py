@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -27,6 +28,27 @@ def plugin_site(target: Path, module: str, name: str, attr: str | None = None) -
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
     target_name = f"{module}:{attr}" if attr else module
     (info / "entry_points.txt").write_text(f"[hub.plugins]\n{name} = {target_name}\n")
+    return target
+
+
+#: A ``sitecustomize`` turning only the seam's ``redis_broker_probe`` off: python-socketio's listener
+#: task wrapped, doing the same work, so the check no longer finds ``_listen`` in its code and a hub on
+#: Redis runs on python-socketio's own manager (:class:`hub.broker.PlainRedisManager`).
+WITHOUT_REDIS_PROBE = """
+from socketio import async_pubsub_manager
+
+thread = async_pubsub_manager.AsyncPubSubManager._thread
+async_pubsub_manager.AsyncPubSubManager._thread = lambda self: thread(self)
+"""
+
+
+def patch_site(target: Path, sitecustomize: str) -> Path:
+    """A directory that, first on a hub's PYTHONPATH, runs ``sitecustomize`` before the hub starts.
+
+    It changes a library the way an upgrade might, to make a seam check fail (:mod:`hub._compat`).
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "sitecustomize.py").write_text(textwrap.dedent(sitecustomize))
     return target
 
 
