@@ -87,7 +87,9 @@ class PlainHmac:
         if header is None or not header.keys() <= _HEADER_KEYS:
             return None
         alg = header.get("alg")
-        key = self.keys.get(alg) if isinstance(alg, str) else None
+        if not isinstance(alg, str):
+            return None
+        key = self.keys.get(alg)
         signature = _segment(signature_part)
         if key is None or signature is None:
             return None
