@@ -221,9 +221,13 @@ def token_from_handshake(auth: Any, environ: Mapping[str, Any]) -> str | None:
 
     A token in the query string is refused outright, because URLs end up in logs.
     """
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if any(name in query for name in QUERY_TOKEN_NAMES):
-        raise AuthInvalid("Tokens in the query string are refused; send auth.token or a bearer header.")
+    query_string = environ.get("QUERY_STRING", "")
+    # Parsed only when one of the names may be there, spelt out or percent-encoded
+    # (Engine.IO's own query, EIO=4&transport=websocket, has none).
+    if "%" in query_string or any(name in query_string for name in QUERY_TOKEN_NAMES):
+        query = parse_qs(query_string)
+        if any(name in query for name in QUERY_TOKEN_NAMES):
+            raise AuthInvalid("Tokens in the query string are refused; send auth.token or a bearer header.")
     if isinstance(auth, Mapping) and auth.get("token") is not None:
         return auth["token"]  # type: ignore[no-any-return]
     if auth is not None and not isinstance(auth, Mapping):

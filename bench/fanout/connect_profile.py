@@ -82,7 +82,7 @@ def measure(args: argparse.Namespace, held: int, secret: str, workdir: Path) -> 
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if args.server == "hub" and not args.no_profile:
             spy = subprocess.Popen([py_spy, "record", "-p", str(process.pid), "--format", "raw", "-o", str(raw),
-                                    "--rate", str(args.rate), "--nonblocking"], stdout=subprocess.DEVNULL,
+                                    "--rate", str(args.rate), "--nonblocking", *(["--gil"] if args.gil else [])], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu = run.cpu_seconds(process.pid)
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--gil", action="store_true", help="py-spy samples only the thread holding the GIL")
     parser.add_argument("--keep", type=Path, default=None, help="a directory to keep py-spy's raw output in")
     args = parser.parse_args()
     secret = secrets.token_urlsafe(32)
