@@ -26,7 +26,6 @@ from hub.errors import HubError
 from hub.hs_tokens import PlainHmac
 
 SECRET = "s" * 40
-NOW = int(time.time())
 
 
 def b64url(raw: bytes) -> str:
@@ -62,10 +61,21 @@ def hs(claims: dict[str, Any], **header: Any) -> str:
     return signed({"alg": "HS256", "typ": "JWT", **header}, claims)
 
 
-PLAIN = {"sub": "ann", "roles": ["r"], "name": "Ann", "iat": NOW, "exp": NOW + 600}
+def tables() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The tokens, made now: their times are relative to the moment the test runs."""
+    global NOW, PLAIN
+    NOW = int(time.time())
+    PLAIN = {"sub": "ann", "roles": ["r"], "name": "Ann", "iat": NOW, "exp": NOW + 600}
+    return _accepted(), _handed_on(), _refused()
 
-#: Tokens the fast check takes itself.
-ACCEPTED = {
+
+NOW = int(time.time())
+PLAIN: dict[str, Any] = {}
+
+
+def _accepted() -> dict[str, str]:
+    """Tokens the fast check takes itself."""
+    return {
     "plain": hs(PLAIN),
     "no typ": signed({"alg": "HS256"}, PLAIN),
     "no iat": hs({"sub": "ann", "exp": NOW + 600}),
@@ -76,8 +86,10 @@ ACCEPTED = {
     "extra claims": hs({**PLAIN, "tenant": {"id": 7}}),
 }
 
-#: Tokens it hands to PyJWT: accepted or refused there, the same either way.
-HANDED_ON = {
+
+def _handed_on() -> dict[str, str]:
+    """Tokens it hands to PyJWT: accepted or refused there, the same either way."""
+    return {
     "expired": hs({**PLAIN, "exp": NOW - 60}),
     "iat in the future": hs({**PLAIN, "iat": NOW + 120}),
     "nbf in the future": hs({**PLAIN, "nbf": NOW + 120}),
@@ -111,20 +123,25 @@ HANDED_ON = {
     "non-ascii": hs(PLAIN) + "é",
 }
 
-#: Tokens PyJWT accepts and the hub then refuses for their claims: the same refusal either way.
-REFUSED_BY_THE_HUB = {
+
+def _refused() -> dict[str, str]:
+    """Tokens PyJWT accepts and the hub then refuses for their claims: the same refusal either way."""
+    return {
     "sub empty": hs({**PLAIN, "sub": ""}),
     "roles not a list": hs({**PLAIN, "roles": "admin"}),
     "name a number": hs({**PLAIN, "name": 5}),
 }
 
 
-@pytest.mark.parametrize("name", list(ACCEPTED))
+NAMES = [list(table) for table in tables()]
+
+
+@pytest.mark.parametrize("name", NAMES[0])
 def test_plain_tokens_are_taken_by_the_fast_check_with_pyjwt_s_claims(
     monkeypatch: pytest.MonkeyPatch, name: str,
 ) -> None:
     fast, slow = verifiers(monkeypatch)
-    token = ACCEPTED[name]
+    token = tables()[0][name]
     assert fast.plain.usable
     assert fast.plain.claims(token) == jwt.decode(token, SECRET, algorithms=["HS256"], leeway=30,
                                                   options={"require": ["exp", "sub"]})
@@ -132,18 +149,18 @@ def test_plain_tokens_are_taken_by_the_fast_check_with_pyjwt_s_claims(
     assert isinstance(outcome(fast, token), Principal)
 
 
-@pytest.mark.parametrize("name", list(HANDED_ON))
+@pytest.mark.parametrize("name", NAMES[1])
 def test_anything_else_is_answered_by_pyjwt_as_before(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     fast, slow = verifiers(monkeypatch)
-    token = HANDED_ON[name]
+    token = tables()[1][name]
     assert fast.plain.claims(token) is None
     assert outcome(fast, token) == outcome(slow, token)
 
 
-@pytest.mark.parametrize("name", list(REFUSED_BY_THE_HUB))
+@pytest.mark.parametrize("name", NAMES[2])
 def test_claims_the_hub_refuses_are_refused_the_same_way(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     fast, slow = verifiers(monkeypatch)
-    token = REFUSED_BY_THE_HUB[name]
+    token = tables()[2][name]
     assert outcome(fast, token) == outcome(slow, token)
     assert isinstance(outcome(fast, token), str)
 
@@ -151,7 +168,7 @@ def test_claims_the_hub_refuses_are_refused_the_same_way(monkeypatch: pytest.Mon
 def test_a_non_canonical_signature_encoding_is_handed_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trailing bits that decode to the same bytes: PyJWT refuses them, so the fast check may not accept."""
     fast, slow = verifiers(monkeypatch)
-    token = ACCEPTED["plain"]
+    token = tables()[0]["plain"]
     head, body, signature = token.split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     # A 32-byte signature is 43 characters: the last carries 2 unused bits.
@@ -173,10 +190,11 @@ def test_configurations_it_does_not_cover_leave_every_token_to_pyjwt(
 ) -> None:
     fast, _ = verifiers(monkeypatch, **env)
     assert not fast.plain.usable
-    assert fast.plain.claims(ACCEPTED["plain"]) is None
+    assert fast.plain.claims(tables()[0]["plain"]) is None
 
 
 def test_several_hmac_algorithms_each_with_its_own_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables()
     key = "k" * 64  # PyJWT wants HS512 keys as long as its digest
     fast, slow = verifiers(monkeypatch, HUB_JWT_ALGORITHMS="HS256,HS512", HUB_JWT_SECRET=key)
     token = signed({"alg": "HS512"}, PLAIN, key=key, digest=hashlib.sha512)
