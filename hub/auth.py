@@ -26,6 +26,7 @@ import jwt
 
 from .config import ConfigError, Settings
 from .errors import AuthExpired, AuthInvalid, AuthRequired
+from .hs_tokens import PlainHmac
 from .jsoncodec import decode_json
 
 ADMIN = "admin"
@@ -129,6 +130,8 @@ class TokenVerifier:
         unknown = [alg for alg in self.algorithms if alg not in jwt.algorithms.get_default_algorithms()]
         if unknown or "none" in [a.lower() for a in self.algorithms]:
             raise ConfigError(f"HUB_JWT_ALGORITHMS: unsupported algorithm(s) {unknown or ['none']}")
+        #: The connect path's check of plain HS* tokens; anything else goes through PyJWT.
+        self.plain = PlainHmac(self.algorithms, self.secret, self.leeway, self.audience, self.issuer)
 
     def _key_for(self, header: Mapping[str, Any]) -> Any:
         alg = header.get("alg")
@@ -164,6 +167,9 @@ class TokenVerifier:
         return principal
 
     def _verify(self, token: str) -> Principal:
+        claims = self.plain.claims(token)
+        if claims is not None:
+            return principal_from_claims(claims)
         try:
             header = jwt.get_unverified_header(token)
             key = self._key_for(header)
@@ -215,9 +221,13 @@ def token_from_handshake(auth: Any, environ: Mapping[str, Any]) -> str | None:
 
     A token in the query string is refused outright, because URLs end up in logs.
     """
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if any(name in query for name in QUERY_TOKEN_NAMES):
-        raise AuthInvalid("Tokens in the query string are refused; send auth.token or a bearer header.")
+    query_string = environ.get("QUERY_STRING", "")
+    # Parsed only when one of the names may be there, spelt out or percent-encoded
+    # (Engine.IO's own query, EIO=4&transport=websocket, has none).
+    if "%" in query_string or any(name in query_string for name in QUERY_TOKEN_NAMES):
+        query = parse_qs(query_string)
+        if any(name in query for name in QUERY_TOKEN_NAMES):
+            raise AuthInvalid("Tokens in the query string are refused; send auth.token or a bearer header.")
     if isinstance(auth, Mapping) and auth.get("token") is not None:
         return auth["token"]  # type: ignore[no-any-return]
     if auth is not None and not isinstance(auth, Mapping):

@@ -46,9 +46,14 @@ if TYPE_CHECKING:
     from .types import CoreHub as Hub
 
 
-def encode_event(server: Any, event: str, payload: Any, namespace: str = "/") -> list[eio_packet.Packet]:
-    """The Engine.IO packets of one Socket.IO event, encoded once for any number of recipients."""
-    pkt = server.packet_class(packet.EVENT, namespace=namespace, data=[event, payload])
+def encode_event(
+    server: Any, event: str, payload: Any, namespace: str = "/", binary: bool | None = None,
+) -> list[eio_packet.Packet]:
+    """The Engine.IO packets of one Socket.IO event, encoded once for any number of recipients.
+
+    ``binary=False`` says the payload holds no bytes, sparing python-socketio's walk through it.
+    """
+    pkt = server.packet_class(packet.EVENT, namespace=namespace, data=[event, payload], binary=binary)
     encoded = pkt.encode()
     if not isinstance(encoded, list):
         encoded = [encoded]
@@ -105,6 +110,29 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
             logger.exception("after-connect of %s failed; disconnecting it", sid)
             await self.server.disconnect(sid)
         return sid
+
+    async def send_here(self, sid: str, event: str, data: dict[str, Any], binary: bool | None = None) -> None:
+        """One event to one connection of this process, written like any other (fast path or queue).
+
+        For what only a connection here can be sent, and before anything else is
+        on its way to it: a new connection's welcome. It skips what an emit
+        needs for many recipients or another process: python-socketio's emit, the
+        room, the turn (see :class:`~hub.fastpath.Turn`: nothing waits behind a
+        single write) and, on Redis, the broker's round trip.
+        """
+        eio_sid = self.eio_sid_from_sid(sid, "/")
+        if eio_sid is None:
+            return
+        started_at = asyncio.get_running_loop().time()
+        packets, frame = self._encode(event, data, "/", binary)
+        writer = writer_of(self.server.eio, eio_sid) if frame is not None else None
+        if writer is not None:
+            assert frame is not None
+            writer.push(frame)
+            self._delivered(frame, started_at, 1, 0, data)
+            return
+        await self.write(eio_sid, _own_binary_packets(packets) if len(packets) > 1 else packets)
+        self._delivered(None, started_at, 1, 1, data)
 
     async def emit(
         self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
@@ -205,9 +233,11 @@ class LocalDelivery(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
             queued += 1
         self._delivered(b"" if any_frame else None, started_at, delivered, queued, data)
 
-    def _encode(self, event: str, data: dict[str, Any], namespace: str) -> tuple[list[eio_packet.Packet], bytes | None]:
+    def _encode(
+        self, event: str, data: dict[str, Any], namespace: str, binary: bool | None = None,
+    ) -> tuple[list[eio_packet.Packet], bytes | None]:
         """The event's Engine.IO packets and, with the fast path on, its websocket frames: built once."""
-        packets = encode_event(self.server, event, data, namespace)
+        packets = encode_event(self.server, event, data, namespace, binary)
         if self.hub is not None:
             self.hub.metrics.encodings.inc()
         if self.flusher is None:

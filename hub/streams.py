@@ -231,6 +231,10 @@ class Streams:
             # No await between the last check and this: nothing can slip into the buffer unseen.
             if not refilling:
                 connection.catching_up.pop(topic, None)
+                if not connection.catching_up:
+                    # A dict emptied keeps its table (184 bytes, not 64): every connection
+                    # held its inbox here while its offline queue went out.
+                    connection.catching_up = {}
 
     async def _send_durable(self, connection: Connection, data: dict[str, Any]) -> None:
         topic, seq = data["topic"], data["seq"]
@@ -239,12 +243,20 @@ class Streams:
         # The cursor moves past an event the view skips too: `since` resumes after it.
         connection.cursors[topic] = seq
         kind = self.hub.topics.kind_of(topic)
+        binary: bool | None = False  # a durable event is stored as JSON: it holds no bytes
         if kind is not None and kind.view is not None:
             viewed = render(kind, connection.views.get(topic), data)
             if viewed is None:
                 return
-            data = viewed
-        await self.hub.sio.emit(data["type"], data, to=connection.id)
+            data, binary = viewed, None
+        send_here = getattr(getattr(self.hub.sio, "manager", None), "send_here", None)
+        if send_here is not None:
+            # The connection is this process's: written straight to it, in order, without
+            # python-socketio's emit or (on Redis) a round trip through the broker. A reconnect
+            # storm sends every queued event this way.
+            await send_here(connection.id, data["type"], data, binary)
+        else:
+            await self.hub.sio.emit(data["type"], data, to=connection.id)
 
     async def recover(self) -> int:
         """Send every local connection the durable events it missed on the topics it follows.

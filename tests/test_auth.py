@@ -322,7 +322,7 @@ async def test_far_but_writable_exp_is_welcomed(hub: RunningHub) -> None:
     assert welcome["token_expires_at"].startswith("5138-")
 
 
-@pytest.mark.parametrize("name", ["token", "access_token", "jwt"])
+@pytest.mark.parametrize("name", ["token", "access_token", "jwt", "%74oken", "%6Awt"])
 async def test_token_in_the_query_string_is_refused(hub: RunningHub, name: str) -> None:
     # Refused even alongside a valid auth token: a URL with a token lands in logs.
     token = hub.token("alice")

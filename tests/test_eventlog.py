@@ -394,3 +394,36 @@ async def test_replay_records_newest_first(log: SqlEventLog) -> None:
         await log.record_replay(record)
     assert list(await log.replays()) == records[::-1]
     assert list(await log.replays(limit=1)) == [records[2]]
+
+
+async def test_offline_queue_reads_see_every_commit_before_them(database_url: str) -> None:
+    """On SQLite the reads keep one connection (one trip to the driver's thread each): it never
+    holds an old snapshot, whichever process (engine) wrote the events."""
+    reader, writer = await started(database_url), await started(database_url)
+    try:
+        assert await reader.pending("kept") == []
+        for n in range(3):
+            await (writer if n % 2 else reader).append(event("user:kept", n), inbox_user="kept")
+            assert [e.data["n"] for e in await reader.pending("kept")] == list(range(n + 1))
+        assert await writer.ack("kept", [e.id for e in await reader.pending("kept")]) == 3
+        assert await reader.pending("kept") == []
+        if database_url.startswith("sqlite"):
+            assert reader._sqlite_reads is not None and reader._sqlite_reads._driver is not None
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_a_broken_kept_read_connection_is_replaced(tmp_path: Path) -> None:
+    log = await started(f"sqlite+aiosqlite:///{tmp_path}/broken.db")
+    try:
+        await log.append(event("user:ann"), inbox_user="ann")
+        assert len(await log.pending("ann")) == 1
+        reads = log._sqlite_reads
+        assert reads is not None and reads._driver is not None
+        broken = reads._driver
+        await broken.close()  # as if the connection died between two reads
+        assert len(await log.pending("ann")) == 1
+        assert reads._driver is not None and reads._driver is not broken
+    finally:
+        await log.close()

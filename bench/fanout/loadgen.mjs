@@ -123,7 +123,7 @@ async function fanout() {
 
 async function idle() {
   const start = performance.now();
-  const sockets = await connectMany(opts.connections, "idle", opts.concurrency || 100);
+  const sockets = await connectMany(opts.connections, opts.prefix || "idle", opts.concurrency || 100);
   const elapsed = (performance.now() - start) / 1000;
   out({ mode: "idle", connections: sockets.length, seconds: elapsed, connects_per_s: sockets.length / elapsed });
   const rl = createInterface({ input: process.stdin });

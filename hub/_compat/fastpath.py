@@ -31,7 +31,7 @@ from engineio.async_drivers import asgi
 from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 
 from ..fastpath import Flusher, binary_frame, text_frame
-from . import wsloop
+from . import heartbeat, wsloop
 from .checks import Missing, Report, attribute, holds, method, uses
 
 NAME = "websocket_fastpath"
@@ -180,6 +180,10 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
             self.writer.dead = True
             _detach(self.writer)
         await self._end_session(failed)
+        if sock is not None:
+            # As python-engineio once its websocket handler returns; otherwise only the
+            # heartbeat's occasional full walk would take the closed session out.
+            heartbeat.drop_closed(sock.server, sock)
         await self.close()  # python-engineio's close ignores a websocket already gone
 
     def _socket(self) -> Any:

@@ -34,6 +34,7 @@ from ..jsoncodec import loads as _decode
 from ..envelope import Envelope
 from ..topics import Retention
 from .base import Appended, Backlog, EventLog, EventQuery, ReplayRecord, parse_cursor
+from .sqlite_reads import SqliteReads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +56,9 @@ _EVENT_COLUMNS = (db.events.c.topic, db.events.c.seq, db.events.c.id, db.events.
 
 
 MAX_PENDING_USERS = 500  # users whose offline queues one query reads
+#: Seconds the first offline-queue read of a run waits for others: connects arriving about a
+#: millisecond apart then share a query (one costs about as much as reading five users' queues).
+PENDING_GATHER = 0.003
 
 
 @dataclass(slots=True)
@@ -88,6 +92,8 @@ class SqlEventLog(EventLog):
         # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
         self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
         self._pending_reader: asyncio.Task[None] | None = None
+        #: On SQLite, the offline-queue reads' own connection (one trip to the driver's thread each).
+        self._sqlite_reads: SqliteReads | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -103,6 +109,10 @@ class SqlEventLog(EventLog):
         # callers publish again while the next batch is written.
         postgresql = engine.dialect.name == "postgresql"
         self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
+        # A file only: an in-memory SQLite database is one connection shared by every user of the pool.
+        database = engine.url.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in str(engine.url)
+        self._sqlite_reads = None if postgresql or in_memory else SqliteReads(self.database)
         try:
             # Only a SQLite file is migrated on the fly; a server is the operator's to migrate.
             await db.check_schema(engine, migrate=engine.dialect.name == "sqlite", branches=self.branches)
@@ -114,6 +124,8 @@ class SqlEventLog(EventLog):
         for task in [*self._flushers, self._pending_reader]:
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
+        if self._sqlite_reads is not None:
+            await self._sqlite_reads.close()
         await self.database.close()
 
     async def health(self) -> str:
@@ -307,14 +319,18 @@ class SqlEventLog(EventLog):
 
     async def _read_pending(self) -> None:
         """Read the offline queues of every user waiting, many users per query, until none waits."""
+        await asyncio.sleep(PENDING_GATHER)
         while self._pending_waiters:
             users = list(itertools.islice(self._pending_waiters, MAX_PENDING_USERS))
             waiters = {user: self._pending_waiters.pop(user) for user in users}
             try:
                 # Plain driver rows: a reconnecting user's whole queue comes back at
                 # once, and SQLAlchemy's per-row type processing cost more than the query.
-                async with self.database.read() as connection:
-                    rows = await self._sql.pending(connection, users)
+                if self._sqlite_reads is not None:
+                    rows = await self._sqlite_reads.fetch(_SQLITE_PENDING, (_dumps(users),))
+                else:
+                    async with self.database.read() as connection:
+                        rows = await self._sql.pending(connection, users)
             except asyncio.CancelledError:
                 for futures in waiters.values():
                     for future in futures:
@@ -524,9 +540,7 @@ class _SqliteStatements:
         )
 
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
-        return await connection.exec_driver_sql(
-            _PENDING.format(users="(SELECT value FROM json_each(?))"), (_dumps(users),)
-        )
+        return await connection.exec_driver_sql(_SQLITE_PENDING, (_dumps(users),))
 
 
 class _PostgresqlStatements:
@@ -586,6 +600,8 @@ _PENDING = (
     " JOIN hub_events AS e ON e.topic = i.topic AND e.seq = i.seq"
     " WHERE i.user_id IN {users} ORDER BY i.user_id, i.topic, i.seq"
 )
+
+_SQLITE_PENDING = _PENDING.format(users="(SELECT value FROM json_each(?))")
 
 _SQLITE = _SqliteStatements()
 _POSTGRESQL = _PostgresqlStatements()

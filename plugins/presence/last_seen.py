@@ -80,14 +80,22 @@ async def _upsert(connection: AsyncConnection, batch: list[dict[str, str]]) -> N
     for seen in batch:
         _merge(merged, seen)
     rows = [{"user_id": user, "last_seen": moment} for user, moment in sorted(merged.items())]
-    # The hub's stores are SQLite and PostgreSQL, which spell the upsert the same way.
-    insert: Any = sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert
-    statement = insert(last_seen_table)
-    await connection.execute(
-        statement.on_conflict_do_update(
+    await connection.execute(_upsert_statement(connection.dialect.name), rows)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """The upsert, built once per dialect: building it (``excluded`` and its columns) cost more than running it."""
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        # The hub's stores are SQLite and PostgreSQL, which spell the upsert the same way.
+        insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        base = insert(last_seen_table)
+        statement = _UPSERTS[dialect] = base.on_conflict_do_update(
             index_elements=[last_seen_table.c.user_id],
-            set_={"last_seen": statement.excluded.last_seen},
-            where=last_seen_table.c.last_seen < statement.excluded.last_seen,
-        ),
-        rows,
-    )
+            set_={"last_seen": base.excluded.last_seen},
+            where=last_seen_table.c.last_seen < base.excluded.last_seen,
+        )
+    return statement
