@@ -26,7 +26,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import time
 import warnings
@@ -34,6 +33,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import jwt
+
+from .jsoncodec import decode_json_as_stdlib
 
 #: The hash of each HMAC algorithm.
 DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -138,7 +139,7 @@ def _json_object(part: str) -> dict[str, Any] | None:
         return None
     try:
         # The standard library's parser, as PyJWT's: the same claims from the same bytes.
-        value = json.loads(data)
+        value = decode_json_as_stdlib(data)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None

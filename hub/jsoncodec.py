@@ -8,6 +8,7 @@ encodes every event it sends.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -25,6 +26,16 @@ def encode_json(obj: Any) -> bytes:
 def decode_json(data: str | bytes) -> Any:
     """The value of a JSON document; :data:`JSONDecodeError` (a ``ValueError``) if it is not one."""
     return orjson.loads(data)
+
+
+def decode_json_as_stdlib(data: str | bytes) -> Any:
+    """The value of a JSON document as the standard library parses it (``ValueError`` if it is not one).
+
+    For code that must read exactly what another library reads with ``json``:
+    :mod:`hub.hs_tokens` takes a token's claims as PyJWT would (orjson refuses
+    some documents ``json`` accepts, such as ``NaN``, and reads big integers differently).
+    """
+    return json.loads(data)
 
 
 def dumps(obj: Any, **_: Any) -> str:
