@@ -223,23 +223,11 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
             )
         return module.Redis.from_url(self._url, **self._options)
 
-    async def _send(self, message: str | bytes) -> None:
+    async def _send_batch(self, messages: list[Message]) -> None:
+        """One pipeline of ``PUBLISH`` commands: one write and one round trip for the whole batch."""
         # Two tries: the first on a pooled connection that a Redis restart may have
         # broken, the second on a new one. Not after a timeout: Redis may have run it.
         for attempt in (1, 2):
-            try:
-                async with patient_timeout(PUBLISH_TIMEOUT):
-                    await self._client().publish(self.channel, message)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if attempt == 2 or timed_out(exc):
-                    raise
-
-    async def _send_batch(self, messages: list[Message]) -> None:
-        """One pipeline of ``PUBLISH`` commands: one write and one round trip for the whole batch."""
-        for attempt in (1, 2):  # as _send: the second try on a new connection, never after a timeout
             try:
                 async with patient_timeout(PUBLISH_TIMEOUT):
                     pipe = self._client().pipeline(transaction=False)
@@ -327,7 +315,7 @@ class HubRedisManager(compat_redis.RedisPubSub, LocalDelivery):
         self._probes[token] = waiter
         try:
             try:
-                await self._send(PROBE_PREFIX + token.encode())
+                await self._send_batch([PROBE_PREFIX + token.encode()])
             except Exception as exc:
                 self._down(f"publish failed: {_describe(exc)}")
                 return
