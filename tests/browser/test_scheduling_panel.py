@@ -3,6 +3,7 @@ slot become taken and free again, live."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +41,13 @@ def test_two_users_book_in_the_panel(open_page: Callable[[str], Any], console_hu
     sign_in(hank_page, "hank")
     gina, hank = open_week(gina_page), open_week(hank_page)
 
-    first = gina.locator("li.sched-slot[data-status='free']").first
-    start = first.get_attribute("data-start")
-    first.get_by_role("button", name="Hold").click()
+    # A slot that a client may still cancel: the plugin refuses within cancel_before_seconds (1 h) of
+    # the start, so the week's first free slot, often within the hour, would make the test depend on the clock.
+    free = gina.locator("li.sched-slot[data-status='free']")
+    cutoff_ms = (time.time() + 2 * 3600) * 1000
+    start = next(s for s in (free.nth(i).get_attribute("data-start") for i in range(free.count()))
+                 if s is not None and int(s) > cutoff_ms)
+    gina.locator(f"li.sched-slot[data-start='{start}']").get_by_role("button", name="Hold").click()
     mine = gina.locator(f"li.sched-slot[data-start='{start}']")
     mine.filter(has_text="yours (held)").wait_for()
     theirs = hank.locator(f"li.sched-slot[data-start='{start}']")
