@@ -2,7 +2,9 @@
 
 2,000 Node subscribers on one topic; one publisher sends 200 publish requests
 at once without waiting, so the hub holds a backlog of 400,000 deliveries. The
-hub's Engine.IO heartbeat is short (ping every 2 s, 1 s to answer) so that a
+hub's Engine.IO heartbeat is short (ping every 2 s, 3 s to answer: with 1 s the
+Node process holding all 2,000 clients, busy decoding their events on one
+core, was itself late with its pongs on a 2-core machine) so that a
 loop starved by that backlog shows within the test: before fan-outs took turns,
 the PONGs waited unread behind the whole backlog, the publisher was closed for
 a ping timeout, and the events it had not yet had handled were never delivered
@@ -44,7 +46,7 @@ async def test_every_connected_subscriber_gets_every_event_in_order_under_a_back
     hub = start_hub(tmp_path / "hub", env={
         "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
         "HUB_RATE_LIMIT": "1000000", "HUB_RATE_BURST": "1000000",
-        "HUB_PING_INTERVAL": "2", "HUB_PING_TIMEOUT": "1",
+        "HUB_PING_INTERVAL": "2", "HUB_PING_TIMEOUT": "3",
     })
     try:
         tokens = tmp_path / "tokens.json"
@@ -72,5 +74,6 @@ async def test_every_connected_subscriber_gets_every_event_in_order_under_a_back
     # The delivery never stops: whoever is still connected has the whole stream...
     assert result["publisher_connected"] and result["acked"] == EVENTS, (result["acked"], hub.log()[-3000:])
     assert all(s["count"] == EVENTS for s in connected), sorted({s["count"] for s in connected})
-    # ...and whoever is not was dropped by the hub's policy and counted, not lost in silence.
-    assert dropped(metrics) == SUBSCRIBERS - len(connected), metrics
+    # ...and whoever is not was dropped by the hub's policy and counted, not lost in silence. (At least:
+    # a client that had everything when the script looked may still miss a pong before its goodbye.)
+    assert dropped(metrics) >= SUBSCRIBERS - len(connected), metrics
