@@ -49,6 +49,7 @@ async def open_log(url: str, busy_wait: bool = True) -> SqlEventLog:
     await log.database.run_write(lambda connection: connection.run_sync(metadata.create_all))
     if not busy_wait:
         sa.event.listen(log.engine.sync_engine, "connect", _no_busy_wait)
+        await log.database.release_writer()
         await log.engine.dispose()  # every connection from now on is made with it
     return log
 
@@ -247,3 +248,25 @@ async def test_database_before_it_is_opened_says_so(sqlite_url: str) -> None:
             assert await connection.scalar(sa.text("SELECT 1")) == 1
     finally:
         await database.close()
+
+
+async def test_sqlite_writes_keep_one_connection_and_a_failed_one_does_not_spoil_it(log: SqlEventLog) -> None:
+    if not log.database.single_writer:
+        pytest.skip("PostgreSQL's writers take connections from the pool side by side")
+    checkouts = 0
+
+    def count(*_args: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    sa.event.listen(log.engine.sync_engine, "checkout", count)
+    for n in range(20):
+        async with log.database.write() as connection:
+            await connection.execute(items.insert().values(connection_id=f"w{n}", user_id="kept"))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with log.database.write() as connection:
+            await connection.execute(items.insert().values(connection_id=None, user_id="null"))
+    async with log.database.write() as connection:
+        await connection.execute(items.insert().values(connection_id="after", user_id="kept"))
+    assert checkouts <= 1, checkouts
+    assert await stored_keys(log.database) == [f"w{n}" for n in range(20)] + ["after"]
