@@ -218,6 +218,21 @@ class Hub:
         """Send one envelope to one connection only."""
         await self.sio.emit(envelope.type, envelope.to_dict(), to=connection_id)
 
+    async def send_here(self, connection_id: str, event: str, data: dict[str, Any], binary: bool | None = None) -> None:
+        """One event to a connection of this process, before anything else is on its way to it.
+
+        For a new connection's welcome and its offline queue: written straight to
+        the connection (:meth:`hub.delivery.LocalDelivery.send_here`), without
+        python-socketio's emit, the fan-out's turn or, on Redis, a round trip through
+        the broker; through the emit where the socket server's manager has no such path.
+        ``binary`` False says ``data`` holds no bytes (sparing a walk through it).
+        """
+        send_here = getattr(getattr(self.sio, "manager", None), "send_here", None)
+        if send_here is not None:
+            await send_here(connection_id, event, data, binary)
+        else:
+            await self.sio.emit(event, data, to=connection_id)
+
     async def health(self) -> dict[str, Any]:
         try:
             database = await self.log.health()

@@ -78,13 +78,7 @@ class Sessions:
         await self.streams.follow_inbox(connection)
         hub.metrics.connections.set(len(self.connections))
         welcome = Envelope.build(connection.inbox, "hub.welcome", self._welcome(connection))
-        send_here = getattr(getattr(hub.sio, "manager", None), "send_here", None)
-        if send_here is not None:
-            # Straight to this connection (it is here, and nothing is on its way to it yet);
-            # the welcome is JSON through and through (binary=False spares a walk through it).
-            await send_here(connection.id, welcome.type, welcome.to_dict(), binary=False)
-        else:
-            await hub.send(connection.id, welcome)
+        await hub.send_here(connection.id, welcome.type, welcome.to_dict(), binary=False)
         # After the welcome, so a client always hears hello before hub.token_expiring.
         self._schedule_expiry(connection)
         # The offline queue: whatever reached the inbox and was not acknowledged.

@@ -249,14 +249,9 @@ class Streams:
             if viewed is None:
                 return
             data, binary = viewed, None
-        send_here = getattr(getattr(self.hub.sio, "manager", None), "send_here", None)
-        if send_here is not None:
-            # The connection is this process's: written straight to it, in order, without
-            # python-socketio's emit or (on Redis) a round trip through the broker. A reconnect
-            # storm sends every queued event this way.
-            await send_here(connection.id, data["type"], data, binary)
-        else:
-            await self.hub.sio.emit(data["type"], data, to=connection.id)
+        # The connection is this process's: written straight to it, in order (a reconnect
+        # storm sends every queued event this way).
+        await self.hub.send_here(connection.id, data["type"], data, binary)
 
     async def recover(self) -> int:
         """Send every local connection the durable events it missed on the topics it follows.

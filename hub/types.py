@@ -123,6 +123,9 @@ class CoreHub(Hub, Protocol):
     async def connected(self, connection: Connection) -> None:
         """A connection was accepted and its CONNECT packet sent."""
 
+    async def send_here(self, connection_id: str, event: str, data: dict[str, Any], binary: bool | None = None) -> None:
+        """One event to a connection of this process, before anything else is on its way to it."""
+
     async def disconnected(self, sid: str, reason: str = "lost") -> None:
         """A connection closed."""
 
