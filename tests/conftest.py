@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.cluster import REDIS_URL, Pair, RedisServer, ping_redis
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES") == "1"
@@ -23,6 +26,13 @@ REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES") == "1"
 # Fixture distributions carry tests of their own (tests/fixtures/hub-bookmarks-plugin/tests), which
 # need their plugin installed: tests/test_third_party_plugin.py installs it and runs them.
 collect_ignore = ["fixtures"]
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for a missing service, or fail it under HUB_REQUIRE_SERVICES=1 (as in CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(reason + " (HUB_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
 
 
 def _plain(url: str) -> str:
@@ -45,10 +55,7 @@ def postgres_available() -> str:
     try:
         asyncio.run(_admin("SELECT 1"))
     except Exception as exc:  # any failure to reach the server means "not here"
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason + " (HUB_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
+        unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}")
     return POSTGRES_URL
 
 
@@ -77,3 +84,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
     return str(request.getfixturevalue("postgres_database"))
+
+
+# Several hub processes (tests/support/cluster.py) --------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The shared Redis (``HUB_TEST_REDIS_URL``); skips (or fails under HUB_REQUIRE_SERVICES=1) when unreachable."""
+    try:
+        ping_redis(REDIS_URL)
+    except Exception as exc:
+        unavailable(f"Redis not reachable at {REDIS_URL}: {type(exc).__name__}: {exc}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own, which the test may stop and start."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:
+    """Two hub processes, ``a`` and ``b``, on one Redis and one PostgreSQL database."""
+    hubs = Pair(tmp_path, redis_url, postgres_database)
+    hubs.start("a")
+    hubs.start("b")
+    yield hubs
+    await hubs.close()

@@ -18,7 +18,7 @@ import pytest
 from hub.client import HubClient
 from hub.testing import RunningHub, SocketRecorder, welcomed
 from tests.test_node_client import node, run_script  # noqa: F401  (the `node` fixture)
-from tests.test_scale_out import Pair, metric, redis_url  # noqa: F401  (the `redis_url` fixture)
+from tests.support.cluster import Pair, metric
 from tests.test_views import hub, listing_env, until  # noqa: F401  (the `hub` fixture)
 
 SIZES = [5, 300, 60_000]  # a frame's three length encodings (7-bit, 16-bit, and 64-bit with repeat)
@@ -101,7 +101,7 @@ def test_socket_io_client_under_node_sends_and_receives_bytes(node: str, hub: Ru
 
 
 @pytest.fixture
-async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:  # noqa: F811
+async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:
     hubs = Pair(tmp_path, redis_url, postgres_database)
     # The listing plugin beside the feed plugin Pair installs.
     env = listing_env(tmp_path / "listing")

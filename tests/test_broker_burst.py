@@ -1,6 +1,6 @@
 """A burst of events published on one hub process reaches every subscriber of the other, all of them, in order.
 
-Two real ``hub serve`` processes on one Redis (:class:`tests.test_scale_out.Pair`).
+Two real ``hub serve`` processes on one Redis (:class:`tests.support.cluster.Pair`).
 Hundreds of events published at once on A (one ``POST /api/publish/batch``, or a
 client sending its publishes without waiting for the replies, as the fan-out
 benchmark does) must reach the subscribers on B as they reach A's own: each
@@ -30,7 +30,7 @@ import pytest
 from hub.testing import RunningHub, SocketRecorder
 
 from .support import WITHOUT_REDIS_PROBE, patch_site
-from .test_scale_out import Pair, health, metric, redis_url  # noqa: F401 (fixtures)
+from tests.support.cluster import Pair, health, metric
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -40,7 +40,7 @@ READERS_ON_B = 6
 
 @pytest.fixture(params=["probe", "plain"])
 async def pair(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, postgres_database: str,  # noqa: F811
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, postgres_database: str,
 ) -> AsyncIterator[Pair]:
     """Two processes as in :mod:`tests.test_scale_out`, letting one client publish hundreds of events at once."""
     plain = request.param == "plain"

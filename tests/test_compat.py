@@ -20,7 +20,6 @@ from hub._compat import CHECKS, check_internals
 from hub._compat import client as compat_client
 from hub.testing import DEFAULT_TIMEOUT, RunningHub, SocketRecorder, start_hub
 from tests.support import patch_site
-from tests.test_scale_out import redis_url  # noqa: F401  (the Redis fixture)
 from tests.test_slow_consumer import bench_site
 
 #: Each case: what the sitecustomize does to the library, and the optimisations it turns off.

@@ -18,7 +18,7 @@ import pytest
 
 from hub.testing import RunningHub
 
-from .test_scale_out import Pair, pair, redis_url  # noqa: F401 (fixtures)
+from tests.support.cluster import Pair
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

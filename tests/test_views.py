@@ -18,7 +18,7 @@ import pytest
 from hub.client import HubClient
 from hub.testing import RunningHub, SocketRecorder, start_hub, welcomed
 from tests.support import plugin_site, with_site
-from tests.test_scale_out import metric
+from tests.support.cluster import metric
 
 ENCODINGS = "hub_event_encodings_total"
 

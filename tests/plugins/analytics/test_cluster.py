@@ -17,7 +17,7 @@ from typing import Any
 import socketio
 
 from hub.testing import RunningHub, welcomed
-from tests.test_scale_out import Pair, eventually, redis_url  # noqa: F401  (a fixture)
+from tests.support.cluster import Pair, eventually
 
 from .support import FAST, history, next_tick, scrape, total
 
@@ -71,7 +71,7 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-async def test_fifty_clients_on_two_processes_then_one_dies(tmp_path: Path, redis_url: str, postgres_database: str) -> None:  # noqa: F811
+async def test_fifty_clients_on_two_processes_then_one_dies(tmp_path: Path, redis_url: str, postgres_database: str) -> None:
     hubs = Pair(tmp_path, redis_url, postgres_database, **FAST)
     a, b = hubs.start("a"), hubs.start("b")
     clients: list[Client] = []

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.testing import welcomed
-from tests.test_scale_out import Pair, RedisServer, own_redis  # noqa: F401  (a fixture)
+from tests.support.cluster import Pair, RedisServer
 
 from .support import FAST, next_tick
 
 
 async def test_during_a_redis_outage_each_process_streams_its_own(
-    tmp_path: Path, own_redis: RedisServer, postgres_database: str  # noqa: F811
+    tmp_path: Path, own_redis: RedisServer, postgres_database: str
 ) -> None:
     hubs = Pair(tmp_path, own_redis.url, postgres_database, **FAST)
     try:

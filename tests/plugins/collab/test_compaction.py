@@ -9,7 +9,7 @@ from pathlib import Path
 import pycrdt
 
 from hub.testing import start_hub, welcomed
-from tests.test_scale_out import eventually
+from tests.support.cluster import eventually
 
 EDITS = 10_000
 

@@ -11,7 +11,7 @@ import pytest
 from hub.testing import start_hub
 
 from tests.test_node_client import node  # noqa: F401  (fixture)
-from tests.test_scale_out import Pair, redis_url  # noqa: F401  (fixture)
+from tests.support.cluster import Pair
 
 from .support import run_node
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.node
 
 
 @pytest.fixture
-async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:  # noqa: F811
+async def pair(tmp_path: Path, redis_url: str, postgres_database: str) -> AsyncIterator[Pair]:
     hubs = Pair(tmp_path, redis_url, postgres_database, HUB_PLUGIN_COLLAB_COMPACT_AFTER="40",
                  HUB_PLUGIN_COLLAB_COMPACT_DELAY="0.05")
     hubs.start("a")

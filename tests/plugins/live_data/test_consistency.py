@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from hub.testing import SocketRecorder, start_hub, welcomed
-from tests.test_scale_out import eventually
+from tests.support.cluster import eventually
 
 from .support import LiveList, listing
 

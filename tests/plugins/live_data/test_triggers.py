@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.testing import start_hub, welcomed
-from tests.test_scale_out import eventually
+from tests.support.cluster import eventually
 
 from .support import LiveList, listing
 

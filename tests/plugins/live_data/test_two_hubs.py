@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.test_scale_out import Pair, eventually, redis_url  # noqa: F401  (redis_url is a fixture)
+from tests.support.cluster import Pair, eventually
 
 from .support import LiveList, listing
 
@@ -17,7 +17,7 @@ COLLECTIONS = {"cases": {"source": {"table": "cases", "key": "id"}}, "notes": {}
 
 
 async def test_two_hubs_deliver_each_change_once_and_hand_the_outbox_over(
-    tmp_path: Path, redis_url: str, postgres_database: str  # noqa: F811
+    tmp_path: Path, redis_url: str, postgres_database: str
 ) -> None:
     engine = create_async_engine(postgres_database)
     async with engine.begin() as connection:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.testing import RunningHub, start_hub, welcomed
-from tests.test_scale_out import eventually
+from tests.support.cluster import eventually
 
 from .support import LiveList, put
 

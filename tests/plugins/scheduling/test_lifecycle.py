@@ -10,7 +10,7 @@ from typing import Any
 
 from hub.testing import RunningHub, SocketRecorder, start_hub
 
-from tests.test_scale_out import eventually
+from tests.support.cluster import eventually
 
 from .support import FAST, close_all, direct, lawyer, next_weekday_at, viewers
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from hub.testing import RunningHub, start_hub
-from tests.test_scale_out import Pair, redis_url  # noqa: F401  (a fixture)
+from tests.support.cluster import Pair
 
 from .support import FAST, all_see, close_all, lawyer, next_weekday_at, viewers
 
@@ -112,7 +112,7 @@ async def test_fifty_direct_bookings_race_for_one_slot(tmp_path: Path, database_
         hub.stop()
 
 
-async def test_races_across_two_processes_on_redis(tmp_path: Path, redis_url: str, postgres_database: str) -> None:  # noqa: F811
+async def test_races_across_two_processes_on_redis(tmp_path: Path, redis_url: str, postgres_database: str) -> None:
     pair = Pair(tmp_path, redis_url, postgres_database, **FAST)
     hubs = [pair.start("a"), pair.start("b")]
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.testing import RunningHub, start_hub
-from tests.test_scale_out import Pair, eventually, metric, redis_url  # noqa: F401  (a fixture)
+from tests.support.cluster import Pair, eventually, metric
 
 from .support import ALL_WEEK, direct, lawyer, rfc3339
 
@@ -22,7 +22,7 @@ async def notifications(hub: RunningHub, user: str) -> list[dict[str, Any]]:
 
 
 async def test_reminders_are_sent_once_each_by_two_processes(
-    tmp_path: Path, redis_url: str, postgres_database: str  # noqa: F811
+    tmp_path: Path, redis_url: str, postgres_database: str
 ) -> None:
     pair = Pair(tmp_path, redis_url, postgres_database, HUB_PLUGIN_SCHEDULING_REMINDER_OFFSETS_SECONDS="4,2",
                 HUB_PLUGIN_SCHEDULING_SWEEP_SECONDS="0.3", HUB_PLUGIN_SCHEDULING_CANCEL_BEFORE_SECONDS="0")
