@@ -92,10 +92,19 @@ class Streams:
             events, read_up_to = list(backlog.events), backlog.latest_seq
         except Exception:
             log.exception("could not read %s from the log to fill a gap; sending what arrived", topic)
-        for connection in waiting:
+        await self._send_missed(topic, waiting, events, read_up_to)
+
+    async def _send_missed(
+        self, topic: str, connections: list[Connection], events: list[Any], read_up_to: int | None = None
+    ) -> int:
+        """Catch each connection up with the ``events`` past its cursor on ``topic``; how many went out."""
+        sent = 0
+        for connection in connections:
             cursor = connection.cursors.get(topic, 0)
             missed = [event for event in events if (event.seq or 0) > cursor]
+            sent += len(missed)
             await self.catch_up(connection, topic, missed, read_up_to)
+        return sent
 
     async def follow_inbox(self, connection: Connection) -> None:
         """Join the connection's inbox, holding its live events until :meth:`catch_up` sends the queue."""
@@ -292,11 +301,7 @@ class Streams:
                     events = list((await hub.log.backlog(topic, since)).events)
             finally:
                 # Even when reading failed, what was held meanwhile must go out.
-                for connection in ready:
-                    cursor = connection.cursors.get(topic, 0)
-                    missed = [event for event in events if (event.seq or 0) > cursor]
-                    sent += len(missed)
-                    await self.catch_up(connection, topic, missed)
+                sent += await self._send_missed(topic, ready, events)
         return sent
 
 
