@@ -10,7 +10,7 @@ version 13, no subprotocol, no extension to negotiate), :func:`accept_value`
 checks exactly what websockets checks and gives the ``Sec-WebSocket-Accept``
 value, and :func:`switching_protocols` writes the bytes websockets and
 uvicorn write. Any other request gets None: the caller hands it to websockets,
-which answers it as it always did (400, 405, 426, 431, or nothing).
+which answers it as it always did (400, 405, 426, or no answer at all).
 
 :mod:`hub._compat.uvicorn` checks at start-up that the code this copies is
 still the code websockets and uvicorn run (:func:`same_code`), and imports
