@@ -34,6 +34,7 @@ NO_FAST_PATH = """
 from hub.publish_fast import PublishFastPath
 
 PublishFastPath.match = lambda self, scope: None
+PublishFastPath.direct = lambda self, hub: None
 """
 TWO_WRITES = """
 from uvicorn.protocols.http import httptools_impl
