@@ -55,7 +55,7 @@ def check_media_type(content_type: str | None) -> None:
         raise UnsupportedMediaType("The body must be sent as application/json.")
 
 
-def json_object(body: bytes | bytearray) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     """The JSON object a body holds; ``invalid_message`` (400) if it holds anything else."""
     try:
         payload = decode_json(body)

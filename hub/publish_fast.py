@@ -169,11 +169,11 @@ class DirectPublish:
         return principal
 
     async def answer(
-        self, admitted: tuple[bytes | None, bytes | None], body: bytes | bytearray | None, scope: Scope
+        self, admitted: tuple[bytes | None, bytes | None], body: bytes | None, scope: Scope
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The route's answer to the request: status, headers (``Vary: Origin`` included) and body.
 
-        ``body`` is None when the client left before sending all of it.
+        ``body`` (bytes, or the bytearray uvicorn gathered it in) is None when the client left before sending all of it.
         """
         authorization, content_type = admitted
         try:

@@ -175,13 +175,14 @@ def protocol_class() -> type:
                     super().on_headers_complete()
                     return
                 # uvicorn's own steps for a request it serves, with the hub's cycle.
-                existing = self.cycle
-                self.cycle = cycle
+                protocol: Any = self
+                existing = protocol.cycle
+                protocol.cycle = cycle
                 if existing is None or existing.response_complete:
-                    self._start_asgi_task(cycle, None)
+                    protocol._start_asgi_task(cycle, None)
                 else:
-                    self.flow.pause_reading()
-                    self.pipeline.appendleft((cycle, None))
+                    protocol.flow.pause_reading()
+                    protocol.pipeline.appendleft((cycle, None))
 
             def _hub_direct_cycle(self) -> _DirectCycle | None:
                 direct = _direct_of(self.config)

@@ -16,8 +16,10 @@ flight at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -501,46 +503,82 @@ class _Rows:
 
 
 class _SqliteStatements:
-    """The append path's statements on SQLite: arrays travel as one JSON parameter, rows by executemany.
+    """The append path's statements on SQLite, each one trip to aiosqlite's thread.
 
     SQLite has one writer at a time, so the first write of the transaction is the lock.
+    They run on the transaction's own driver connection (aiosqlite's public
+    ``execute_fetchall``: the statement and its rows in one trip), inside the
+    transaction SQLAlchemy began and commits: through SQLAlchemy's async layer
+    each statement was four trips between the event loop and the driver's
+    thread (cursor, execute, fetch, close), each a future, a wake-up of the loop
+    and a switch of threads, and they cost the main thread more per
+    transaction than numbering its events. The rows go as multi-row ``VALUES``
+    with one parameter per column, bound as ``executemany`` binds them.
     """
 
     async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
         # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint.
-        result: Any = await connection.exec_driver_sql(
+        rows = await _run(
+            connection,
             "INSERT INTO hub_topic_seqs (topic, latest_seq) SELECT value, 0 FROM json_each(?) WHERE true "
             "ON CONFLICT (topic) DO UPDATE SET latest_seq = latest_seq RETURNING topic, latest_seq",
             (_dumps(topics),),
         )
-        return {topic: latest for topic, latest in result}
+        return {topic: latest for topic, latest in rows}
 
     async def existing(self, connection: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Envelope]:
-        result: Any = await connection.exec_driver_sql(
+        rows = await _run(
+            connection,
             "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM json_each(?) AS k "
             "JOIN hub_events AS e ON e.topic = json_extract(k.value, '$[0]') AND e.id = json_extract(k.value, '$[1]')",
             (_dumps(list(keys)),),
         )
-        return {(row[0], row[2]): _driver_envelope(row) for row in result}
+        return {(row[0], row[2]): _driver_envelope(row) for row in rows}
 
     async def insert(self, connection: AsyncConnection, rows: _Rows, counters: dict[str, int], stored_at: float) -> None:
-        await connection.exec_driver_sql(
-            "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            list(zip(rows.topic, rows.seq, rows.id, rows.type, rows.ts, rows.data, rows.meta,
-                     itertools.repeat(stored_at))),
-        )
+        count = len(rows.seq)
+        events: list[Any] = [None] * (count * 8)
+        events[0::8], events[1::8], events[2::8], events[3::8] = rows.topic, rows.seq, rows.id, rows.type
+        events[4::8], events[5::8], events[6::8], events[7::8] = rows.ts, rows.data, rows.meta, [stored_at] * count
+        await _run(connection, _values(
+            "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES ", 8, count), events)
         if rows.inbox_user:
-            await connection.exec_driver_sql(
-                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES (?, ?, ?, ?)",
-                list(zip(rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)),
-            )
-        await connection.exec_driver_sql(
-            "UPDATE hub_topic_seqs SET latest_seq = ? WHERE topic = ?",
-            [(latest, topic) for topic, latest in counters.items()],
-        )
+            count = len(rows.inbox_user)
+            inbox: list[Any] = [None] * (count * 4)
+            inbox[0::4], inbox[1::4], inbox[2::4], inbox[3::4] = (
+                rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)
+            await _run(connection, _values(
+                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES ", 4, count), inbox)
+        # Every counter row exists (lock_counters made the missing ones): this only updates.
+        latest: list[Any] = [value for item in counters.items() for value in item]
+        await _run(connection, _values(
+            "INSERT INTO hub_topic_seqs (topic, latest_seq) VALUES ", 2, len(counters),
+            " ON CONFLICT (topic) DO UPDATE SET latest_seq = excluded.latest_seq"), latest)
 
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
         return await connection.exec_driver_sql(_SQLITE_PENDING, (_dumps(users),))
+
+
+async def _run(connection: AsyncConnection, statement: str, parameters: Sequence[Any]) -> Any:
+    """``statement``'s rows, run on the aiosqlite connection under ``connection`` in one trip.
+
+    The transaction is SQLAlchemy's (begun with the first write, committed or rolled
+    back there). The driver's errors are wrapped as SQLAlchemy wraps them, for the
+    retry of a locked database and for ``unavailable_reason``.
+    """
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        return await driver.execute_fetchall(statement, parameters)
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, parameters, exc, sqlite3.Error) from exc
+
+
+@functools.lru_cache(maxsize=256)
+def _values(head: str, columns: int, rows: int, tail: str = "") -> str:
+    """``head`` followed by ``rows`` groups of ``columns`` placeholders, then ``tail``."""
+    group = "(" + ", ".join("?" * columns) + ")"
+    return head + ", ".join([group] * rows) + tail
 
 
 class _PostgresqlStatements:
