@@ -180,7 +180,8 @@ class DirectPublish:
             principal = self.principal(authorization, scope)
             if not isinstance(principal, Principal):
                 principal = await principal
-            check_media_type(content_type.decode("latin-1") if content_type is not None else None)
+            if content_type != b"application/json":
+                check_media_type(content_type.decode("latin-1") if content_type is not None else None)
             if body is None:
                 raise ClientDisconnect()
             result = await publish_event(self.hub, principal, json_object(body))

@@ -127,14 +127,16 @@ class _DirectCycle:
             await protocol.flow.drain()
         if self.disconnected:
             return
-        header_name, header_value = _HEADER_RE.search, _HEADER_VALUE_RE.search
-        parts = [_STATUS_LINE[status]]
+        defaults = _default_headers(protocol.server_state.default_headers)
+        if defaults is None:
+            raise RuntimeError("The server's default headers changed to ones the direct path leaves to uvicorn.")
+        parts = [_STATUS_LINE[status], defaults]
         length = None
         has_connection_close = False
-        for name, value in protocol.server_state.default_headers + headers:
-            if header_name(name):
+        for name, value in headers:
+            if _HEADER_RE.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
-            if header_value(value):
+            if _HEADER_VALUE_RE.search(value):
                 raise RuntimeError("Invalid HTTP header value.")
             name = name.lower()
             if name == b"content-length" and length is None:
@@ -156,6 +158,31 @@ class _DirectCycle:
         if not self.keep_alive:
             protocol.transport.close()
         protocol.on_response_complete()
+
+
+def _default_headers(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The server's default headers (``date``, ``server``) as uvicorn writes them before the app's.
+
+    Checked and joined once per list (uvicorn's server makes a new one each second,
+    with the date). None when one would change how uvicorn answers (a configured
+    ``connection``, ``content-length`` or ``transfer-encoding``, or a header uvicorn
+    refuses): such a server's requests are left to uvicorn.
+    """
+    global _defaults
+    if _defaults[0] is not headers:
+        parts: list[bytes] | None = []
+        for name, value in headers:
+            lowered = name.lower()
+            if (_HEADER_RE.search(name) or _HEADER_VALUE_RE.search(value)
+                    or lowered in (b"connection", b"content-length", b"transfer-encoding")):
+                parts = None
+                break
+            parts += [lowered, b": ", value, b"\r\n"]
+        _defaults = (headers, None if parts is None else b"".join(parts))
+    return _defaults[1]
+
+
+_defaults: tuple[Any, bytes | None] = (None, b"")
 
 
 def protocol_class() -> type:
@@ -191,7 +218,7 @@ def protocol_class() -> type:
                 parser = self.parser
                 if parser.get_method() != b"POST" or parser.get_http_version() != "1.1" or parser.should_upgrade():
                     return None
-                if self.expect_100_continue:
+                if self.expect_100_continue or _default_headers(self.server_state.default_headers) is None:
                     return None
                 admitted = direct.admit(self.headers)
                 if admitted is None:
