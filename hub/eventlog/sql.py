@@ -21,7 +21,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,6 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import db
+from .._compat import checks as compat_checks
+from .._compat import sqlite as compat_sqlite
+from .._compat.sqlite import run as one_trip
 from ..database import Database, unavailable_reason
 from ..errors import Unavailable
 from ..jsoncodec import dumps as _dumps
@@ -91,6 +94,8 @@ class SqlEventLog(EventLog):
         self._sql: _SqliteStatements | _PostgresqlStatements = _SQLITE
         self._max_flushers = 1
         self._writing: set[str] = set()  # topics of the batches being written
+        #: SQLite: each transaction's statements in one trip to aiosqlite's thread (hub._compat.sqlite).
+        self._one_trip = False
         # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
         self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
         self._pending_reader: asyncio.Task[None] | None = None
@@ -111,6 +116,8 @@ class SqlEventLog(EventLog):
         # callers publish again while the next batch is written.
         postgresql = engine.dialect.name == "postgresql"
         self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
+        # The hub's start-up report says the same (hub._compat's checks).
+        self._one_trip = not postgresql and compat_checks.run(compat_sqlite.check) == compat_checks.ON
         # A file only: an in-memory SQLite database is one connection shared by every user of the pool.
         database = engine.url.database or ""
         in_memory = database in ("", ":memory:") or "mode=memory" in str(engine.url)
@@ -234,7 +241,10 @@ class SqlEventLog(EventLog):
             try:
                 # On SQLite this waits for the one writer, behind the plugins' writes asked for before.
                 async with self.database.write() as connection:
-                    results = await self._write(connection, batch)
+                    if self._one_trip:
+                        results = await self._write_in_one_trip(connection, batch)
+                    else:
+                        results = await self._write(connection, batch)
             except sa.exc.DBAPIError as exc:
                 if attempt + 1 < RETRIES and _transient(exc):
                     await asyncio.sleep(0.01 * (attempt + 1))
@@ -252,11 +262,24 @@ class SqlEventLog(EventLog):
                 _settle(item.future, result=result)
             return
 
-    async def _write(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
-        """Number and insert ``batch`` inside the caller's transaction; one result per item."""
+    async def _write_in_one_trip(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
+        """``_write`` on SQLite, run whole on aiosqlite's thread: one trip for its four statements."""
+        raw = await connection.get_raw_connection()
+        try:
+            return await one_trip(raw.driver_connection,
+                                  lambda conn: _finish(self._write(conn, batch, _SQLITE_ON_THREAD)))
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance("(the event log's append)", [], exc, sqlite3.Error) from exc
+
+    async def _write(self, connection: Any, batch: list[_Pending], sql: Any = None) -> list[Appended]:
+        """Number and insert ``batch`` inside the caller's transaction; one result per item.
+
+        ``sql``: the statements (the dialect's by default; :class:`_SqliteOnThread` with a
+        ``sqlite3`` connection on aiosqlite's thread).
+        """
         # The statements go through the driver with pre-encoded JSON: SQLAlchemy's
         # per-row bind processing cost more than the database's own work.
-        sql = self._sql
+        sql = sql or self._sql
         topics = sorted({item.envelope.topic for item in batch})
         # 1. Lock every counter row of the batch (creating missing ones), in topic
         #    order so two processes never wait on each other in a cycle. Until
@@ -518,7 +541,7 @@ class _SqliteStatements:
 
     async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
         # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint.
-        rows = await _run(
+        rows = await self.query(
             connection,
             "INSERT INTO hub_topic_seqs (topic, latest_seq) SELECT value, 0 FROM json_each(?) WHERE true "
             "ON CONFLICT (topic) DO UPDATE SET latest_seq = latest_seq RETURNING topic, latest_seq",
@@ -527,7 +550,7 @@ class _SqliteStatements:
         return {topic: latest for topic, latest in rows}
 
     async def existing(self, connection: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Envelope]:
-        rows = await _run(
+        rows = await self.query(
             connection,
             "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM json_each(?) AS k "
             "JOIN hub_events AS e ON e.topic = json_extract(k.value, '$[0]') AND e.id = json_extract(k.value, '$[1]')",
@@ -540,38 +563,57 @@ class _SqliteStatements:
         events: list[Any] = [None] * (count * 8)
         events[0::8], events[1::8], events[2::8], events[3::8] = rows.topic, rows.seq, rows.id, rows.type
         events[4::8], events[5::8], events[6::8], events[7::8] = rows.ts, rows.data, rows.meta, [stored_at] * count
-        await _run(connection, _values(
+        await self.query(connection, _values(
             "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES ", 8, count), events)
         if rows.inbox_user:
             count = len(rows.inbox_user)
             inbox: list[Any] = [None] * (count * 4)
             inbox[0::4], inbox[1::4], inbox[2::4], inbox[3::4] = (
                 rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)
-            await _run(connection, _values(
+            await self.query(connection, _values(
                 "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES ", 4, count), inbox)
         # Every counter row exists (lock_counters made the missing ones): this only updates.
         latest: list[Any] = [value for item in counters.items() for value in item]
-        await _run(connection, _values(
+        await self.query(connection, _values(
             "INSERT INTO hub_topic_seqs (topic, latest_seq) VALUES ", 2, len(counters),
             " ON CONFLICT (topic) DO UPDATE SET latest_seq = excluded.latest_seq"), latest)
 
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
         return await connection.exec_driver_sql(_SQLITE_PENDING, (_dumps(users),))
 
+    async def query(self, connection: Any, statement: str, parameters: Sequence[Any]) -> Any:
+        """``statement``'s rows, run on the aiosqlite connection under ``connection`` in one trip.
 
-async def _run(connection: AsyncConnection, statement: str, parameters: Sequence[Any]) -> Any:
-    """``statement``'s rows, run on the aiosqlite connection under ``connection`` in one trip.
+        The transaction is SQLAlchemy's (begun with the first write, committed or rolled
+        back there). The driver's errors are wrapped as SQLAlchemy wraps them, for the
+        retry of a locked database and for ``unavailable_reason``.
+        """
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            return await driver.execute_fetchall(statement, parameters)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(statement, parameters, exc, sqlite3.Error) from exc
 
-    The transaction is SQLAlchemy's (begun with the first write, committed or rolled
-    back there). The driver's errors are wrapped as SQLAlchemy wraps them, for the
-    retry of a locked database and for ``unavailable_reason``.
+
+class _SqliteOnThread(_SqliteStatements):
+    """The same statements on a plain ``sqlite3`` connection, for ``_write`` run whole on aiosqlite's thread.
+
+    Nothing here suspends: :func:`_finish` runs ``_write``'s coroutine to its end in one go.
     """
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+
+    async def query(self, connection: Any, statement: str, parameters: Sequence[Any]) -> Any:
+        return connection.execute(statement, parameters).fetchall()
+
+
+def _finish(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (``_write`` on :class:`_SqliteOnThread`)."""
     try:
-        return await driver.execute_fetchall(statement, parameters)
-    except sqlite3.Error as exc:
-        raise sa.exc.DBAPIError.instance(statement, parameters, exc, sqlite3.Error) from exc
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a statement on aiosqlite's thread tried to wait")
 
 
 @functools.lru_cache(maxsize=256)
@@ -642,6 +684,7 @@ _PENDING = (
 _SQLITE_PENDING = _PENDING.format(users="(SELECT value FROM json_each(?))")
 
 _SQLITE = _SqliteStatements()
+_SQLITE_ON_THREAD = _SqliteOnThread()
 _POSTGRESQL = _PostgresqlStatements()
 
 
