@@ -238,14 +238,27 @@ class SqlEventLog(EventLog):
 
     async def _write_with_retry(self, batch: list[_Pending]) -> None:
         for attempt in range(RETRIES):
+            committed = False
             try:
                 # On SQLite this waits for the one writer, behind the plugins' writes asked for before.
                 async with self.database.write() as connection:
                     if self._one_trip:
                         results = await self._write_in_one_trip(connection, batch)
+                        # Committed on aiosqlite's thread: the callers need not wait for the trips
+                        # that end SQLAlchemy's transaction (a COMMIT with nothing left to commit,
+                        # the pool's rollback).
+                        committed = True
+                        for item, result in zip(batch, results):
+                            _settle(item.future, result=result)
                     else:
                         results = await self._write(connection, batch)
-            except sa.exc.DBAPIError as exc:
+            except Exception as exc:
+                if committed:
+                    # Stored and answered; never written again (a retry would store the events twice).
+                    log.warning("event log: closing a committed append transaction failed (%s)", exc)
+                    return
+                if not isinstance(exc, sa.exc.DBAPIError):
+                    raise
                 if attempt + 1 < RETRIES and _transient(exc):
                     await asyncio.sleep(0.01 * (attempt + 1))
                     continue
@@ -263,11 +276,14 @@ class SqlEventLog(EventLog):
             return
 
     async def _write_in_one_trip(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
-        """``_write`` on SQLite, run whole on aiosqlite's thread: one trip for its four statements."""
+        """``_write`` on SQLite, run whole on aiosqlite's thread and committed there: one trip.
+
+        The COMMIT (synchronous=FULL: on disk) is done when this returns.
+        """
         raw = await connection.get_raw_connection()
         try:
-            return await one_trip(raw.driver_connection,
-                                  lambda conn: _finish(self._write(conn, batch, _SQLITE_ON_THREAD)))
+            return await one_trip(raw.driver_connection, lambda conn: _committed(
+                conn, _finish(self._write(conn, batch, _SQLITE_ON_THREAD))))
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance("(the event log's append)", [], exc, sqlite3.Error) from exc
 
@@ -604,6 +620,12 @@ class _SqliteOnThread(_SqliteStatements):
 
     async def query(self, connection: Any, statement: str, parameters: Sequence[Any]) -> Any:
         return connection.execute(statement, parameters).fetchall()
+
+
+def _committed(connection: Any, result: T) -> T:
+    """``result``, once ``connection``'s transaction is committed."""
+    connection.commit()
+    return result
 
 
 def _finish(coroutine: Coroutine[Any, Any, T]) -> T:
