@@ -170,15 +170,16 @@ def _default_headers(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     """
     global _defaults
     if _defaults[0] is not headers:
-        parts: list[bytes] | None = []
+        parts: list[bytes] = []
+        plain = True
         for name, value in headers:
             lowered = name.lower()
             if (_HEADER_RE.search(name) or _HEADER_VALUE_RE.search(value)
                     or lowered in (b"connection", b"content-length", b"transfer-encoding")):
-                parts = None
+                plain = False
                 break
             parts += [lowered, b": ", value, b"\r\n"]
-        _defaults = (headers, None if parts is None else b"".join(parts))
+        _defaults = (headers, b"".join(parts) if plain else None)
     return _defaults[1]
 
 
