@@ -75,6 +75,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     import uvicorn
 
     from ._compat import websocket_protocol
+    from ._compat.http_fast import http_protocol
     from .app import create_app
 
     settings = _settings(ctx, host=host, port=port)
@@ -121,6 +122,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        http=http_protocol(app.hub.sio),
         ws=websocket_protocol(app.hub.sio),
         ws_per_message_deflate=settings.ws_compression,
         # Engine.IO's own ping/pong already tells a dead connection; uvicorn's

@@ -45,9 +45,18 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"Bodies are limited to {limit} bytes.")
-    if not is_json_media_type(request.headers.get("content-type")):
+    check_media_type(request.headers.get("content-type"))
+    return json_object(await _read_body(request, limit))
+
+
+def check_media_type(content_type: str | None) -> None:
+    """``invalid_message`` with status 415 unless ``content_type`` is JSON (see :func:`read_json`)."""
+    if not is_json_media_type(content_type):
         raise UnsupportedMediaType("The body must be sent as application/json.")
-    body = await _read_body(request, limit)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a body holds; ``invalid_message`` (400) if it holds anything else."""
     try:
         payload = decode_json(body)
     except JSONDecodeError:

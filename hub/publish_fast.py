@@ -24,15 +24,21 @@ middleware adds its headers to those answers), and an app mounted under a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ._compat.response import send_response
+from .auth import ADMIN, SERVICE, Principal
 from .errors import HubError
+from .httpjson import check_media_type, json_object
+from .jsoncodec import encode_json
+from .publish_api import publish_event
+from .types import Hub
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -56,6 +62,16 @@ class PublishFastPath:
         self.unexpected_error = unexpected_error
         #: uvicorn's cycle class whose answers go in one write (None: two sends, as Starlette does).
         self.one_write = one_write
+        self._direct: DirectPublish | None = None
+
+    def direct(self, hub: Hub) -> DirectPublish | None:
+        """What serves ``POST /api/publish`` straight from the HTTP protocol (hub/_compat/http_fast.py)."""
+        endpoint = self.endpoints.get("/api/publish")
+        if endpoint is None:
+            return None
+        if self._direct is None or self._direct.hub is not hub:
+            self._direct = DirectPublish(hub, self.hub_error, self.unexpected_error)
+        return self._direct
 
     def match(self, scope: Scope) -> Endpoint | None:
         """The endpoint that serves this request here, or None to leave it to the app."""
@@ -80,6 +96,105 @@ class PublishFastPath:
         await respond(response, scope, receive, send, self.one_write)
 
 
+#: The answer's headers but its length, as ``JSONResponse`` and then :func:`vary_origin` give them.
+_CREATED_HEADERS = ((b"content-type", b"application/json"), (b"vary", b"Origin"))
+
+
+class DirectPublish:
+    """``POST /api/publish`` answered without ASGI: the same checks, in the same order, as the route.
+
+    The HTTP protocol (:mod:`hub._compat.http_fast`) hands over a request it
+    parsed, with its headers as uvicorn lists them (lower-cased names), when
+    :meth:`admit` takes it; :meth:`answer` gives the status, headers and body the
+    route gives (its errors made by the app's own handlers), which the protocol
+    writes as uvicorn would. :meth:`admit` leaves to the app every request whose
+    answer could depend on more than this: one with an ``Origin`` (CORS), a body
+    sent chunked or without a length, or declared larger than the route takes
+    (answered before the body arrives), or a length given twice.
+    """
+
+    path = b"/api/publish"
+    roles = (SERVICE, ADMIN)
+    #: Principals by the exact ``Authorization`` value; bounded, cleared when full.
+    MAX_PRINCIPALS = 256
+
+    def __init__(self, hub: Hub, hub_error: ErrorHandler, unexpected_error: ErrorHandler) -> None:
+        self.hub = hub
+        self.hub_error = hub_error
+        self.unexpected_error = unexpected_error
+        self.limit = hub.settings.max_message_bytes
+        self._principals: dict[bytes, Principal] = {}
+
+    def admit(self, headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None] | None:
+        """The request's ``Authorization`` and ``Content-Type`` (first of each), or None: leave it to the app."""
+        authorization = content_type = length = None
+        for name, value in headers:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"content-type":
+                if content_type is None:
+                    content_type = value
+            elif name == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif name == b"origin" or name == b"transfer-encoding":
+                return None
+        if length is None or not length.isdigit() or int(length) > self.limit:
+            return None
+        return authorization, content_type
+
+    def principal(self, authorization: bytes | None, scope: Scope) -> Principal | Awaitable[Principal]:
+        """The caller, as ``hub.authenticate`` with the route's roles finds it.
+
+        A principal that passed is kept by the header's exact value until its
+        ``exp``, as the verifier's own cache keeps it by token (from ``exp`` on,
+        the header goes through ``hub.authenticate`` again, leeway and all).
+        """
+        if authorization is not None:
+            principal = self._principals.get(authorization)
+            if principal is not None:
+                if time.time() < principal.expires_at:
+                    return principal
+                del self._principals[authorization]
+        return self._authenticate(authorization, scope)
+
+    async def _authenticate(self, authorization: bytes | None, scope: Scope) -> Principal:
+        principal = await self.hub.authenticate(Request(scope), roles=self.roles)
+        if authorization is not None:
+            if len(self._principals) >= self.MAX_PRINCIPALS:
+                self._principals.clear()
+            self._principals[authorization] = principal
+        return principal
+
+    async def answer(
+        self, admitted: tuple[bytes | None, bytes | None], body: bytes | None, scope: Scope
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The route's answer to the request: status, headers (``Vary: Origin`` included) and body.
+
+        ``body`` (bytes, or the bytearray uvicorn gathered it in) is None when the client left before sending all of it.
+        """
+        authorization, content_type = admitted
+        try:
+            principal = self.principal(authorization, scope)
+            if not isinstance(principal, Principal):
+                principal = await principal
+            if content_type != b"application/json":
+                check_media_type(content_type.decode("latin-1") if content_type is not None else None)
+            if body is None:
+                raise ClientDisconnect()
+            result = await publish_event(self.hub, principal, json_object(body))
+            content = encode_json(result)
+            return 201, [(b"content-length", b"%d" % len(content)), *_CREATED_HEADERS], content
+        except HubError as exc:
+            response = await self.hub_error(Request(scope), exc)
+        except Exception as exc:
+            response = await self.unexpected_error(Request(scope), exc)
+        body_bytes: Any = response.body
+        return response.status_code, vary_origin(response.raw_headers), body_bytes
+
+
 async def respond(response: Response, scope: Scope, receive: Receive, send: Send, one_write: type | None) -> None:
     """Send ``response`` as Starlette would, in one write where ``one_write`` allows."""
     body: Any = getattr(response, "body", None)
@@ -101,4 +216,4 @@ def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]
     return kept
 
 
-__all__ = ["PATHS", "PublishFastPath", "vary_origin"]
+__all__ = ["PATHS", "DirectPublish", "PublishFastPath", "vary_origin"]

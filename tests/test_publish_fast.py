@@ -34,6 +34,7 @@ NO_FAST_PATH = """
 from hub.publish_fast import PublishFastPath
 
 PublishFastPath.match = lambda self, scope: None
+PublishFastPath.direct = lambda self, hub: None
 """
 TWO_WRITES = """
 from uvicorn.protocols.http import httptools_impl
@@ -236,3 +237,131 @@ def test_which_requests_take_the_lean_path(
     scope = {"type": "http", "method": method, "path": path, "root_path": root_path, "headers": headers}
     assert (app.fast_path.match(scope) is not None) is served
     assert app.fast_path.match({"type": "websocket", "path": path, "headers": []}) is None
+
+
+async def exchange_all(hub: RunningHub, parts: list[bytes], pause: float = 0.0) -> bytes:
+    """Write ``parts`` on one connection (``pause`` seconds apart); everything read until the hub closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    try:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(pause)
+        return await asyncio.wait_for(reader.read(), DEFAULT_TIMEOUT)
+    finally:
+        writer.close()
+
+
+async def test_pipelined_requests_are_answered_in_order_as_the_routes_answer(hubs: dict[str, RunningHub]) -> None:
+    # Sent in one write: the direct path, the app's path and an error between them, each answered in turn;
+    # the last asks to close the connection.
+    def requests(hub: RunningHub) -> bytes:
+        return b"".join([
+            post("/api/publish", encode_json(event("user:pipe", id="p-1")), service(hub)),
+            post("/api/publish/batch", encode_json({"events": [event("user:pipe", id="p-2")]}), service(hub)),
+            post("/api/publish", b"{nope", service(hub)),
+            post("/api/publish", encode_json(event("user:pipe", id="p-3")), {**service(hub), "connection": "close"}),
+        ])
+
+    answers = {name: without_date(await exchange_all(hub, [requests(hub)])) for name, hub in hubs.items()}
+    assert answers["fast"] == answers["reference"] == answers["two_writes"]
+    assert answers["fast"].count(b"HTTP/1.1 ") == 4
+    assert b'"id":"p-3","seq":3' in answers["fast"] and answers["fast"].count(b"connection: close") == 1
+
+
+async def test_a_body_that_arrives_in_pieces_is_read_whole(hubs: dict[str, RunningHub]) -> None:
+    answers = {}
+    for name, hub in hubs.items():
+        body = encode_json(event("user:pieces", id="pieces-1", data={"x": "y" * 1000}))
+        request = post("/api/publish", body, {**service(hub), "connection": "close"})
+        head = request.index(b"\r\n\r\n") + 4
+        parts = [request[:head], request[head:head + 10], request[head + 10:]]
+        answers[name] = without_date(await exchange_all(hub, parts, pause=0.05))
+    assert answers["fast"] == answers["reference"] == answers["two_writes"]
+    assert answers["fast"].startswith(b"HTTP/1.1 201 Created\r\n")
+
+
+async def test_http_1_0_and_expect_continue_are_answered_as_the_routes_answer(hubs: dict[str, RunningHub]) -> None:
+    for n, (version, extra) in enumerate([("HTTP/1.0", {}), ("HTTP/1.1", {"expect": "100-continue", "connection": "close"})]):
+        answers = {}
+        for name, hub in hubs.items():
+            request = post("/api/publish", encode_json(event("user:old", id=f"old-{n}")), {**service(hub), **extra})
+            answers[name] = without_date(await exchange_all(hub, [request.replace(b"HTTP/1.1", version.encode(), 1)]))
+        assert answers["fast"] == answers["reference"] == answers["two_writes"], version
+        assert b" 201 Created\r\n" in answers["fast"]
+
+
+async def test_the_direct_path_is_reported(hubs: dict[str, RunningHub]) -> None:
+    async with hubs["fast"].http() as http:
+        assert (await http.get("/api/health")).json()["optimisations"]["direct_publish"] == "on"
+    async with hubs["two_writes"].http() as http:
+        # The same uvicorn change turns this one off too: those publishes go through ASGI.
+        assert (await http.get("/api/health")).json()["optimisations"]["direct_publish"].startswith("off: ")
+    assert re.search(r"WARNING hub\.compat: optimisation direct_publish is off: ", hubs["two_writes"].log())
+
+
+class FakeTransport:
+    """What uvicorn's protocol uses of a transport, keeping what it writes."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def test_the_protocol_answers_a_publish_without_asgi_as_uvicorn_does(tmp_path: Path) -> None:
+    """In one process: the hub's protocol takes the request itself, and writes the bytes uvicorn's would."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from hub._compat import http_fast
+    from hub.auth import mint_token
+
+    settings = load_settings(environ={"HUB_DATABASE_URL": "memory://", "HUB_JWT_SECRET": "s" * 32,
+                                      "HUB_DATA_DIR": str(tmp_path), "HUB_LOG_LEVEL": "warning"})
+    app = create_app(settings)
+    await app.hub.start()
+    try:
+        config = Config(app, lifespan="off", access_log=False, log_level="warning")
+        config.load()
+        token = mint_token("s" * 32, "svc", ["service"])
+        answers = {}
+        for name, protocol_class in (("fast", http_fast.protocol_class()), ("asgi", HttpToolsProtocol)):
+            state = ServerState()
+            state.default_headers = [(b"date", b"Sun, 06 Dec 2026 12:00:00 GMT"), (b"server", b"uvicorn")]
+            protocol = protocol_class(config=config, server_state=state, app_state={})
+            transport = FakeTransport()
+            protocol.connection_made(transport)
+            for n in range(3):
+                body = encode_json(event(f"user:{name}", id=f"{name}-{n}"))
+                protocol.data_received(post("/api/publish", body, {"authorization": f"Bearer {token}", **JSON}))
+                if name == "fast":
+                    assert type(protocol.cycle).__name__ == "_DirectCycle"
+                for _ in range(50):
+                    if protocol.cycle.response_complete:
+                        break
+                    await asyncio.sleep(0.01)
+            protocol.connection_lost(None)
+            answers[name] = b"".join(transport.written).replace(name.encode(), b"NAME")
+        assert answers["fast"] == answers["asgi"]
+        assert answers["fast"].count(b"HTTP/1.1 201 Created\r\ndate: ") == 3
+    finally:
+        await app.hub.stop()

@@ -29,6 +29,8 @@ libraries' public behaviour instead. The optimisations:
   without a full ``asyncio.Queue`` or a kept handshake (``hub serve``);
 - ``one_write_response`` (:mod:`.response`): the publish routes' answers
   written to the socket in one piece, not headers and body apart;
+- ``direct_publish`` (:mod:`.http_fast`): ``POST /api/publish`` answered by the HTTP protocol, without ASGI (``hub serve``);
+- ``sqlite_one_trip`` (:mod:`.sqlite`): an event log append's transaction in one trip to aiosqlite's thread;
 - ``redis_broker_probe`` (:mod:`.redis`): the Redis broker's own publish and
   listen, which its health probes and outage recovery need;
 - ``client_goodbye`` (:mod:`.client`, the Python client; checked there).
@@ -42,7 +44,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import engineio, fastpath, heartbeat, pings, redis, response, rooms, uvicorn, wsloop
+from . import engineio, fastpath, heartbeat, http_fast, pings, redis, response, rooms, sqlite, uvicorn, wsloop
 from .checks import ON, Report, report
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
@@ -57,6 +59,8 @@ CHECKS = {
     rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
     response.NAME: response.check,
+    http_fast.NAME: http_fast.check,
+    sqlite.NAME: sqlite.check,
     redis.NAME: redis.check,
 }
 

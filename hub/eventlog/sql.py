@@ -16,10 +16,12 @@ flight at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import db
+from .._compat import checks as compat_checks
+from .._compat import sqlite as compat_sqlite
+from .._compat.sqlite import run as one_trip
 from ..database import Database, unavailable_reason
 from ..errors import Unavailable
 from ..jsoncodec import dumps as _dumps
@@ -89,6 +94,8 @@ class SqlEventLog(EventLog):
         self._sql: _SqliteStatements | _PostgresqlStatements = _SQLITE
         self._max_flushers = 1
         self._writing: set[str] = set()  # topics of the batches being written
+        #: SQLite: each transaction's statements in one trip to aiosqlite's thread (hub._compat.sqlite).
+        self._one_trip = False
         # Offline-queue reads waiting, by user: a connect storm reads many users' queues per query.
         self._pending_waiters: dict[str, list[asyncio.Future[list[Envelope]]]] = {}
         self._pending_reader: asyncio.Task[None] | None = None
@@ -109,6 +116,8 @@ class SqlEventLog(EventLog):
         # callers publish again while the next batch is written.
         postgresql = engine.dialect.name == "postgresql"
         self._sql, self._max_flushers = (_POSTGRESQL, 2) if postgresql else (_SQLITE, 1)
+        # The hub's start-up report says the same (hub._compat's checks).
+        self._one_trip = not postgresql and compat_checks.run(compat_sqlite.check) == compat_checks.ON
         # A file only: an in-memory SQLite database is one connection shared by every user of the pool.
         database = engine.url.database or ""
         in_memory = database in ("", ":memory:") or "mode=memory" in str(engine.url)
@@ -229,11 +238,27 @@ class SqlEventLog(EventLog):
 
     async def _write_with_retry(self, batch: list[_Pending]) -> None:
         for attempt in range(RETRIES):
+            committed = False
             try:
                 # On SQLite this waits for the one writer, behind the plugins' writes asked for before.
                 async with self.database.write() as connection:
-                    results = await self._write(connection, batch)
-            except sa.exc.DBAPIError as exc:
+                    if self._one_trip:
+                        results = await self._write_in_one_trip(connection, batch)
+                        # Committed on aiosqlite's thread: the callers need not wait for the trips
+                        # that end SQLAlchemy's transaction (a COMMIT with nothing left to commit,
+                        # the pool's rollback).
+                        committed = True
+                        for item, result in zip(batch, results):
+                            _settle(item.future, result=result)
+                    else:
+                        results = await self._write(connection, batch)
+            except Exception as exc:
+                if committed:
+                    # Stored and answered; never written again (a retry would store the events twice).
+                    log.warning("event log: closing a committed append transaction failed (%s)", exc)
+                    return
+                if not isinstance(exc, sa.exc.DBAPIError):
+                    raise
                 if attempt + 1 < RETRIES and _transient(exc):
                     await asyncio.sleep(0.01 * (attempt + 1))
                     continue
@@ -250,11 +275,27 @@ class SqlEventLog(EventLog):
                 _settle(item.future, result=result)
             return
 
-    async def _write(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
-        """Number and insert ``batch`` inside the caller's transaction; one result per item."""
+    async def _write_in_one_trip(self, connection: AsyncConnection, batch: list[_Pending]) -> list[Appended]:
+        """``_write`` on SQLite, run whole on aiosqlite's thread and committed there: one trip.
+
+        The COMMIT (synchronous=FULL: on disk) is done when this returns.
+        """
+        raw = await connection.get_raw_connection()
+        try:
+            return await one_trip(raw.driver_connection, lambda conn: _committed(
+                conn, _finish(self._write(conn, batch, _SQLITE_ON_THREAD))))
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance("(the event log's append)", [], exc, sqlite3.Error) from exc
+
+    async def _write(self, connection: Any, batch: list[_Pending], sql: Any = None) -> list[Appended]:
+        """Number and insert ``batch`` inside the caller's transaction; one result per item.
+
+        ``sql``: the statements (the dialect's by default; :class:`_SqliteOnThread` with a
+        ``sqlite3`` connection on aiosqlite's thread).
+        """
         # The statements go through the driver with pre-encoded JSON: SQLAlchemy's
         # per-row bind processing cost more than the database's own work.
-        sql = self._sql
+        sql = sql or self._sql
         topics = sorted({item.envelope.topic for item in batch})
         # 1. Lock every counter row of the batch (creating missing ones), in topic
         #    order so two processes never wait on each other in a cycle. Until
@@ -501,46 +542,107 @@ class _Rows:
 
 
 class _SqliteStatements:
-    """The append path's statements on SQLite: arrays travel as one JSON parameter, rows by executemany.
+    """The append path's statements on SQLite, each one trip to aiosqlite's thread.
 
     SQLite has one writer at a time, so the first write of the transaction is the lock.
+    They run on the transaction's own driver connection (aiosqlite's public
+    ``execute_fetchall``: the statement and its rows in one trip), inside the
+    transaction SQLAlchemy began and commits: through SQLAlchemy's async layer
+    each statement was four trips between the event loop and the driver's
+    thread (cursor, execute, fetch, close), each a future, a wake-up of the loop
+    and a switch of threads, and they cost the main thread more per
+    transaction than numbering its events. The rows go as multi-row ``VALUES``
+    with one parameter per column, bound as ``executemany`` binds them.
     """
 
     async def lock_counters(self, connection: AsyncConnection, topics: list[str]) -> dict[str, int]:
         # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join constraint.
-        result: Any = await connection.exec_driver_sql(
+        rows = await self.query(
+            connection,
             "INSERT INTO hub_topic_seqs (topic, latest_seq) SELECT value, 0 FROM json_each(?) WHERE true "
             "ON CONFLICT (topic) DO UPDATE SET latest_seq = latest_seq RETURNING topic, latest_seq",
             (_dumps(topics),),
         )
-        return {topic: latest for topic, latest in result}
+        return {topic: latest for topic, latest in rows}
 
     async def existing(self, connection: AsyncConnection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Envelope]:
-        result: Any = await connection.exec_driver_sql(
+        rows = await self.query(
+            connection,
             "SELECT e.topic, e.seq, e.id, e.type, e.ts, e.data, e.meta FROM json_each(?) AS k "
             "JOIN hub_events AS e ON e.topic = json_extract(k.value, '$[0]') AND e.id = json_extract(k.value, '$[1]')",
             (_dumps(list(keys)),),
         )
-        return {(row[0], row[2]): _driver_envelope(row) for row in result}
+        return {(row[0], row[2]): _driver_envelope(row) for row in rows}
 
     async def insert(self, connection: AsyncConnection, rows: _Rows, counters: dict[str, int], stored_at: float) -> None:
-        await connection.exec_driver_sql(
-            "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            list(zip(rows.topic, rows.seq, rows.id, rows.type, rows.ts, rows.data, rows.meta,
-                     itertools.repeat(stored_at))),
-        )
+        count = len(rows.seq)
+        events: list[Any] = [None] * (count * 8)
+        events[0::8], events[1::8], events[2::8], events[3::8] = rows.topic, rows.seq, rows.id, rows.type
+        events[4::8], events[5::8], events[6::8], events[7::8] = rows.ts, rows.data, rows.meta, [stored_at] * count
+        await self.query(connection, _values(
+            "INSERT INTO hub_events (topic, seq, id, type, ts, data, meta, stored_at) VALUES ", 8, count), events)
         if rows.inbox_user:
-            await connection.exec_driver_sql(
-                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES (?, ?, ?, ?)",
-                list(zip(rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)),
-            )
-        await connection.exec_driver_sql(
-            "UPDATE hub_topic_seqs SET latest_seq = ? WHERE topic = ?",
-            [(latest, topic) for topic, latest in counters.items()],
-        )
+            count = len(rows.inbox_user)
+            inbox: list[Any] = [None] * (count * 4)
+            inbox[0::4], inbox[1::4], inbox[2::4], inbox[3::4] = (
+                rows.inbox_user, rows.inbox_topic, rows.inbox_seq, rows.inbox_id)
+            await self.query(connection, _values(
+                "INSERT INTO hub_inbox (user_id, topic, seq, event_id) VALUES ", 4, count), inbox)
+        # Every counter row exists (lock_counters made the missing ones): this only updates.
+        latest: list[Any] = [value for item in counters.items() for value in item]
+        await self.query(connection, _values(
+            "INSERT INTO hub_topic_seqs (topic, latest_seq) VALUES ", 2, len(counters),
+            " ON CONFLICT (topic) DO UPDATE SET latest_seq = excluded.latest_seq"), latest)
 
     async def pending(self, connection: AsyncConnection, users: list[str]) -> Any:
         return await connection.exec_driver_sql(_SQLITE_PENDING, (_dumps(users),))
+
+    async def query(self, connection: Any, statement: str, parameters: Sequence[Any]) -> Any:
+        """``statement``'s rows, run on the aiosqlite connection under ``connection`` in one trip.
+
+        The transaction is SQLAlchemy's (begun with the first write, committed or rolled
+        back there). The driver's errors are wrapped as SQLAlchemy wraps them, for the
+        retry of a locked database and for ``unavailable_reason``.
+        """
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            return await driver.execute_fetchall(statement, parameters)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(statement, parameters, exc, sqlite3.Error) from exc
+
+
+class _SqliteOnThread(_SqliteStatements):
+    """The same statements on a plain ``sqlite3`` connection, for ``_write`` run whole on aiosqlite's thread.
+
+    Nothing here suspends: :func:`_finish` runs ``_write``'s coroutine to its end in one go.
+    """
+
+    async def query(self, connection: Any, statement: str, parameters: Sequence[Any]) -> Any:
+        return connection.execute(statement, parameters).fetchall()
+
+
+def _committed(connection: Any, result: T) -> T:
+    """``result``, once ``connection``'s transaction is committed."""
+    connection.commit()
+    return result
+
+
+def _finish(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (``_write`` on :class:`_SqliteOnThread`)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a statement on aiosqlite's thread tried to wait")
+
+
+@functools.lru_cache(maxsize=256)
+def _values(head: str, columns: int, rows: int, tail: str = "") -> str:
+    """``head`` followed by ``rows`` groups of ``columns`` placeholders, then ``tail``."""
+    group = "(" + ", ".join("?" * columns) + ")"
+    return head + ", ".join([group] * rows) + tail
 
 
 class _PostgresqlStatements:
@@ -604,6 +706,7 @@ _PENDING = (
 _SQLITE_PENDING = _PENDING.format(users="(SELECT value FROM json_each(?))")
 
 _SQLITE = _SqliteStatements()
+_SQLITE_ON_THREAD = _SqliteOnThread()
 _POSTGRESQL = _PostgresqlStatements()
 
 
