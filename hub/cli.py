@@ -74,8 +74,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     """Start the hub: Socket.IO and the HTTP API on one port (or one per worker)."""
     import uvicorn
 
-    from ._compat import websocket_protocol
-    from ._compat.http_fast import http_protocol
+    from ._compat import http_protocol, websocket_protocol
     from .app import create_app
 
     settings = _settings(ctx, host=host, port=port)

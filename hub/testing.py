@@ -145,13 +145,13 @@ class ServedHub(RunningHub):
 
         from .app import create_app
         from .config import load_settings
-        from ._compat import websocket_protocol
+        from ._compat import http_protocol, websocket_protocol
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = create_app(load_settings(environ=self.env))
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws=websocket_protocol(self.app.hub.sio),
-            ws_ping_interval=None, lifespan="on", access_log=False, timeout_graceful_shutdown=5,
+            self.app, host="127.0.0.1", port=self.port, log_level="warning",
+            http=http_protocol(self.app.hub.sio), ws=websocket_protocol(self.app.hub.sio), ws_ping_interval=None, lifespan="on", access_log=False, timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve())

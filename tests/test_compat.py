@@ -75,7 +75,8 @@ SIMULATIONS = {
         thread = async_pubsub_manager.AsyncPubSubManager._thread
         async_pubsub_manager.AsyncPubSubManager._thread = lambda self: thread(self)
         """,
-        {"light_ws_protocol": "handle_connect", "redis_broker_probe": "_thread"},
+        {"light_ws_protocol": "handle_connect", "light_ws_handshake": "handle_connect",
+         "redis_broker_probe": "_thread"},
     ),
 }
 

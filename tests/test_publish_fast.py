@@ -332,7 +332,7 @@ async def test_the_protocol_answers_a_publish_without_asgi_as_uvicorn_does(tmp_p
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
-    from hub._compat import http_fast
+    from hub._compat import uvicorn_http
     from hub.auth import mint_token
 
     settings = load_settings(environ={"HUB_DATABASE_URL": "memory://", "HUB_JWT_SECRET": "s" * 32,
@@ -344,7 +344,8 @@ async def test_the_protocol_answers_a_publish_without_asgi_as_uvicorn_does(tmp_p
         config.load()
         token = mint_token("s" * 32, "svc", ["service"])
         answers = {}
-        for name, protocol_class in (("fast", http_fast.protocol_class()), ("asgi", HttpToolsProtocol)):
+        fast = uvicorn_http.protocol_class(direct_publish=True, light_upgrade=False)
+        for name, protocol_class in (("fast", fast), ("asgi", HttpToolsProtocol)):
             state = ServerState()
             state.default_headers = [(b"date", b"Sun, 06 Dec 2026 12:00:00 GMT"), (b"server", b"uvicorn")]
             protocol = protocol_class(config=config, server_state=state, app_state={})

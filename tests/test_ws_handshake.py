@@ -3,7 +3,7 @@
 What a client sees must not change: every request below, good or bad, gets
 the same status, headers and body from a ``hub serve`` with the light
 handshake (and uvicorn's HTTP protocol handing it the parsed request, as
-``hub serve`` runs it with :func:`hub._compat.uvicorn.http_protocol`)
+``hub serve`` runs it with :func:`hub._compat.http_protocol`)
 as from one whose check failed, which answers with websockets' own code as
 before. Per-message deflate is still negotiated when it is on; real
 Socket.IO clients connect and get their events; the light path is really
@@ -24,22 +24,22 @@ import uvicorn
 from websockets.asyncio.client import connect as ws_connect
 from websockets.server import ServerProtocol
 
+from hub._compat import http_protocol, websocket_protocol
 from hub._compat import uvicorn as compat_uvicorn
+from hub._compat.checks import run
 from hub._compat.handshake import accept_value, request_bytes, split_request
 from hub.testing import DEFAULT_TIMEOUT, RunningHub, ServedHub, SocketRecorder, start_hub
 from tests.support import patch_site
 
-#: ``hub serve`` with ``http=http_protocol(app.hub.sio)`` passed to ``uvicorn.run``.
-HTTP_SITE = """
+#: ``hub serve`` on uvicorn's own HTTP protocol (``http="auto"``), which rebuilds the upgrade request as bytes.
+UVICORN_HTTP_SITE = """
     import uvicorn
 
     _run = uvicorn.run
 
 
     def run(app, **kwargs):
-        from hub._compat.uvicorn import http_protocol
-
-        kwargs.setdefault("http", http_protocol(app.hub.sio))
+        kwargs["http"] = "auto"
         return _run(app, **kwargs)
 
 
@@ -131,9 +131,9 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running
     """``light``: the light handshake handed the parsed request; ``ws``: with uvicorn's own HTTP protocol;
     ``fallback``: websockets' handshake (the check failed); the ``_deflate`` pair with compression on."""
     tmp = tmp_path_factory.mktemp("handshake")
-    sites = {"light": HTTP_SITE, "fallback": FALLBACK_SITE + HTTP_SITE}
-    specs = {"light": ("light", {}), "ws": (None, {}), "fallback": ("fallback", {}),
-             "light_deflate": ("light", {"HUB_WS_COMPRESSION": "1"}),
+    sites = {"ws": UVICORN_HTTP_SITE, "fallback": FALLBACK_SITE}
+    specs = {"light": (None, {}), "ws": ("ws", {}), "fallback": ("fallback", {}),
+             "light_deflate": (None, {"HUB_WS_COMPRESSION": "1"}),
              "fallback_deflate": ("fallback", {"HUB_WS_COMPRESSION": "1"})}
     started: dict[str, RunningHub] = {}
     try:
@@ -149,9 +149,9 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running
 
 
 def test_the_light_handshake_is_on_with_the_tested_libraries() -> None:
-    assert compat_uvicorn.run(compat_uvicorn.check_handshake) == "on"
-    assert compat_uvicorn.handshake_on()
-    assert hasattr(compat_uvicorn.protocol_class(), "hub_upgrade")
+    assert run(compat_uvicorn.check_handshake) == "on"
+    assert hasattr(compat_uvicorn.protocol_class(handshake=True), "hub_upgrade")
+    assert not hasattr(compat_uvicorn.protocol_class(), "hub_upgrade")
 
 
 async def test_every_request_gets_the_answer_websockets_gave(hubs: dict[str, RunningHub]) -> None:
@@ -219,11 +219,16 @@ async def test_socketio_clients_connect_on_each_path(hubs: dict[str, RunningHub]
         await received(hubs[name], "user:alice")
 
 
-def test_the_fallback_says_so(hubs: dict[str, RunningHub]) -> None:
+async def test_the_fallback_says_so(hubs: dict[str, RunningHub]) -> None:
     log = hubs["fallback"].log()
-    assert re.search(r"WARNING hub\.compat: optimisation light_ws_handshake is off: "
-                     r"websockets\.server\.ServerProtocol\.process_request changed", log), log
+    assert len(re.findall(r"WARNING hub\.compat: optimisation light_ws_handshake is off: "
+                          r"websockets\.server\.ServerProtocol\.process_request changed", log)) == 1, log
     assert "light_ws_handshake" not in hubs["light"].log()
+    for name, state in (("fallback", "off: "), ("light", "on")):
+        async with hubs[name].http() as http:
+            optimisations = (await http.get("/api/health")).json()["optimisations"]
+        assert optimisations["light_ws_handshake"].startswith(state), optimisations
+        assert optimisations["light_ws_protocol"] == "on"
 
 
 def accepted_by_websockets(data: bytes, extensions: bool) -> tuple[str, list[tuple[bytes, bytes]]] | None:
@@ -289,10 +294,10 @@ async def test_the_light_path_is_taken_through_uvicorns_http_protocol(tmp_path: 
 
     hub.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(load_settings(environ=hub.env))
-    protocol = compat_uvicorn.http_protocol(app.hub.sio)
+    protocol = http_protocol(app.hub.sio)
     assert isinstance(protocol, type) and protocol.__name__ == "HubHttpToolsProtocol"
     config = uvicorn.Config(app, host="127.0.0.1", port=hub.port, log_level="warning", lifespan="on",
-                            ws=compat_uvicorn.websocket_protocol(True), http=protocol, ws_ping_interval=None)
+                            ws=websocket_protocol(app.hub.sio), http=protocol, ws_ping_interval=None)
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     try:

@@ -45,14 +45,12 @@ def serve(port: int, mode: str) -> None:
 
     from hub._compat import uvicorn as compat
 
-    ws = compat.protocol_class()
-    if mode == "websockets" and hasattr(ws, "hub_upgrade"):
-        ws = ws.__bases__[0]  # the light protocol under the light handshake
+    ws = compat.protocol_class(handshake=mode != "websockets")
     http: Any = "auto"
     if mode == "light+http":
         from hub._compat.uvicorn_http import protocol_class
 
-        http = protocol_class()
+        http = protocol_class(direct_publish=False, light_upgrade=True)
     uvicorn.run(app, host="127.0.0.1", port=port, ws=ws, http=http, lifespan="off", log_level="warning",
                 ws_ping_interval=None, ws_per_message_deflate=False, access_log=False)
 

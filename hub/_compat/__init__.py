@@ -27,10 +27,16 @@ libraries' public behaviour instead. The optimisations:
   rooms, not a walk over every room;
 - ``light_ws_protocol`` (:mod:`.uvicorn`): uvicorn's websocket protocol
   without a full ``asyncio.Queue`` or a kept handshake (``hub serve``);
+- ``light_ws_handshake`` (:mod:`.uvicorn`, :mod:`.handshake`, :mod:`.uvicorn_http`):
+  a well-formed websocket upgrade answered without websockets' parser, handed
+  over parsed by uvicorn's HTTP protocol, addresses read from the transport
+  (needs ``light_ws_protocol``);
 - ``one_write_response`` (:mod:`.response`): the publish routes' answers
   written to the socket in one piece, not headers and body apart;
-- ``direct_publish`` (:mod:`.http_fast`): ``POST /api/publish`` answered by the HTTP protocol, without ASGI (``hub serve``);
-- ``sqlite_one_trip`` (:mod:`.sqlite`): an event log append's transaction in one trip to aiosqlite's thread;
+- ``direct_publish`` (:mod:`.http_fast`): ``POST /api/publish`` answered by
+  uvicorn's HTTP protocol itself, without ASGI (``hub serve``);
+- ``sqlite_one_trip`` (:mod:`.sqlite`): an event log append's transaction in
+  one trip to aiosqlite's thread;
 - ``redis_broker_probe`` (:mod:`.redis`): the Redis broker's own publish and
   listen, which its health probes and outage recovery need;
 - ``client_goodbye`` (:mod:`.client`, the Python client; checked there).
@@ -44,8 +50,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import engineio, fastpath, heartbeat, http_fast, pings, redis, response, rooms, sqlite, uvicorn, wsloop
-from .checks import ON, Report, report
+from . import engineio, fastpath, heartbeat, http_fast, pings, redis, response, rooms, sqlite, uvicorn, uvicorn_http, wsloop
+from .checks import ON, Report, report, warn
 
 #: The hub's optimisations and their checks, in the order ``/api/health`` lists them.
 CHECKS = {
@@ -58,6 +64,7 @@ CHECKS = {
     wsloop.NAME: wsloop.check,
     rooms.NAME: rooms.check,
     uvicorn.NAME: uvicorn.check,
+    uvicorn.HANDSHAKE: uvicorn.check_handshake,
     response.NAME: response.check,
     http_fast.NAME: http_fast.check,
     sqlite.NAME: sqlite.check,
@@ -65,7 +72,7 @@ CHECKS = {
 }
 
 #: Optimisations that work only on top of others.
-DEPENDS = {wsloop.NAME: wsloop.NEEDS}
+DEPENDS = {wsloop.NAME: wsloop.NEEDS, uvicorn.HANDSHAKE: (uvicorn.NAME,)}
 
 
 def check_internals(gauge: Any = None) -> Report:
@@ -78,6 +85,7 @@ def check_internals(gauge: Any = None) -> Report:
         missing = [need for need in needs if not found.enabled(need)]
         if found.enabled(name) and missing:
             found.set(name, f"off: needs {', '.join(missing)}")
+            warn(name, found.states[name])
     if gauge is not None:
         found.bind(gauge)
     return found
@@ -108,7 +116,20 @@ def memory_paths(sio: Any) -> dict[str, int]:
 def websocket_protocol(sio: Any) -> type | str:
     """The ``ws`` argument of ``uvicorn.run`` for the hub served by ``sio``."""
     compat = getattr(sio, "compat", None)
-    return uvicorn.websocket_protocol(isinstance(compat, Report) and compat.enabled(uvicorn.NAME))
+    if not isinstance(compat, Report):
+        return uvicorn.websocket_protocol(False)
+    return uvicorn.websocket_protocol(compat.enabled(uvicorn.NAME), handshake=compat.enabled(uvicorn.HANDSHAKE))
+
+
+def http_protocol(sio: Any) -> type | str:
+    """The ``http`` argument of ``uvicorn.run`` for the hub served by ``sio``: uvicorn's own choice when nothing is on."""
+    compat = getattr(sio, "compat", None)
+    if not isinstance(compat, Report):
+        return "auto"
+    chosen = uvicorn_http.protocol_class(
+        direct_publish=compat.enabled(http_fast.NAME), light_upgrade=compat.enabled(uvicorn.HANDSHAKE)
+    )
+    return chosen or "auto"
 
 
 def one_write_class(sio: Any) -> type | None:
@@ -118,6 +139,6 @@ def one_write_class(sio: Any) -> type | None:
 
 
 __all__ = [
-    "CHECKS", "ON", "Report", "check_internals", "memory_paths", "one_write_class", "optimisations",
+    "CHECKS", "ON", "Report", "check_internals", "http_protocol", "memory_paths", "one_write_class", "optimisations",
     "websocket_protocol",
 ]

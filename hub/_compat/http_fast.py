@@ -5,7 +5,7 @@ for uvicorn's ASGI machinery around the route than for storing the event:
 per request a ``RequestResponseCycle`` with an ``asyncio.Event``, its
 ``run_asgi`` task, the proxy-headers middleware, the ``receive`` message and
 two ``send`` messages with their header checks, then Starlette's request and
-response objects. :class:`HubHttpToolsProtocol`, uvicorn's httptools protocol
+response objects. :func:`with_direct_publish`, uvicorn's httptools protocol
 with one method changed, gives a request the app's
 :class:`~hub.publish_fast.DirectPublish` takes (``POST /api/publish``, HTTP/1.1,
 no ``Origin``, a body of a declared length within the limit, no upgrade, no
@@ -18,8 +18,8 @@ the connection is not kept alive). Every other request goes through uvicorn
 and the app unchanged.
 
 It leans on the protocol's and the cycle's private attributes; :func:`check`
-looks for them in uvicorn's code at start-up, and :func:`http_protocol` gives
-``hub serve`` uvicorn's own choice (``"auto"``) when they are gone.
+looks for them in uvicorn's code at start-up, and ``hub serve``'s HTTP protocol
+(:func:`hub._compat.uvicorn_http.protocol_class`) goes without it when they are gone.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import logging
 from typing import Any
 
 from ..eio import LightEvent
-from .checks import Missing, Report, attribute, method, uses
+from .checks import Missing, attribute, method, uses
 
 NAME = "direct_publish"
 MODULE = "uvicorn.protocols.http.httptools_impl"
@@ -42,7 +42,7 @@ def _module() -> Any:
 
 
 def check() -> None:
-    """What :class:`HubHttpToolsProtocol` and :class:`_DirectCycle` rely on."""
+    """What :func:`with_direct_publish`'s protocol and :class:`_DirectCycle` rely on."""
     module = _module()
     base = attribute(module, "HttpToolsProtocol", MODULE)
     where = f"{MODULE}.HttpToolsProtocol"
@@ -186,57 +186,53 @@ def _default_headers(headers: list[tuple[bytes, bytes]]) -> bytes | None:
 _defaults: tuple[Any, bytes | None] = (None, b"")
 
 
-def protocol_class() -> type:
-    """:class:`HubHttpToolsProtocol`, built on first use (uvicorn imports its protocols lazily too)."""
-    global _protocol, _STATUS_LINE, _HEADER_RE, _HEADER_VALUE_RE
-    if _protocol is None:
-        module = _module()
-        base = attribute(module, "HttpToolsProtocol", MODULE)
-        _STATUS_LINE, _HEADER_RE, _HEADER_VALUE_RE = module.STATUS_LINE, module.HEADER_RE, module.HEADER_VALUE_RE
+def with_direct_publish(base: type) -> type:
+    """``base`` (uvicorn's httptools protocol or a subclass) answering ``POST /api/publish`` without ASGI."""
+    global _STATUS_LINE, _HEADER_RE, _HEADER_VALUE_RE
+    module = _module()
+    _STATUS_LINE, _HEADER_RE, _HEADER_VALUE_RE = module.STATUS_LINE, module.HEADER_RE, module.HEADER_VALUE_RE
 
-        class HubHttpToolsProtocol(base):  # type: ignore[misc,valid-type]
-            """uvicorn's httptools protocol, answering ``POST /api/publish`` without ASGI."""
+    class DirectPublishProtocol(base):  # type: ignore[misc]
+        """uvicorn's httptools protocol, answering ``POST /api/publish`` without ASGI."""
 
-            def on_headers_complete(self) -> None:
-                cycle = self._hub_direct_cycle()
-                if cycle is None:
-                    super().on_headers_complete()
-                    return
-                # uvicorn's own steps for a request it serves, with the hub's cycle.
-                protocol: Any = self
-                existing = protocol.cycle
-                protocol.cycle = cycle
-                if existing is None or existing.response_complete:
-                    protocol._start_asgi_task(cycle, None)
-                else:
-                    protocol.flow.pause_reading()
-                    protocol.pipeline.appendleft((cycle, None))
+        def on_headers_complete(self) -> None:
+            cycle = self._hub_direct_cycle()
+            if cycle is None:
+                super().on_headers_complete()
+                return
+            # uvicorn's own steps for a request it serves, with the hub's cycle.
+            protocol: Any = self
+            existing = protocol.cycle
+            protocol.cycle = cycle
+            if existing is None or existing.response_complete:
+                protocol._start_asgi_task(cycle, None)
+            else:
+                protocol.flow.pause_reading()
+                protocol.pipeline.appendleft((cycle, None))
 
-            def _hub_direct_cycle(self) -> _DirectCycle | None:
-                direct = _direct_of(self.config)
-                if direct is None or self.url != direct.path or self.root_path or self.limit_concurrency is not None:
-                    return None
-                parser = self.parser
-                if parser.get_method() != b"POST" or parser.get_http_version() != "1.1" or parser.should_upgrade():
-                    return None
-                if self.expect_100_continue or _default_headers(self.server_state.default_headers) is None:
-                    return None
-                admitted = direct.admit(self.headers)
-                if admitted is None:
-                    return None
-                scope = self.scope
-                # What uvicorn puts in the scope for this URL (no query, no escapes), for the error handlers.
-                scope["method"] = "POST"
-                scope["path"] = "/api/publish"
-                scope["raw_path"] = direct.path
-                scope["query_string"] = b""
-                return _DirectCycle(self, direct, admitted, parser.should_keep_alive())
+        def _hub_direct_cycle(self) -> _DirectCycle | None:
+            direct = _direct_of(self.config)
+            if direct is None or self.url != direct.path or self.root_path or self.limit_concurrency is not None:
+                return None
+            parser = self.parser
+            if parser.get_method() != b"POST" or parser.get_http_version() != "1.1" or parser.should_upgrade():
+                return None
+            if self.expect_100_continue or _default_headers(self.server_state.default_headers) is None:
+                return None
+            admitted = direct.admit(self.headers)
+            if admitted is None:
+                return None
+            scope = self.scope
+            # What uvicorn puts in the scope for this URL (no query, no escapes), for the error handlers.
+            scope["method"] = "POST"
+            scope["path"] = "/api/publish"
+            scope["raw_path"] = direct.path
+            scope["query_string"] = b""
+            return _DirectCycle(self, direct, admitted, parser.should_keep_alive())
 
-        _protocol = HubHttpToolsProtocol
-    return _protocol
+    return DirectPublishProtocol
 
 
-_protocol: type | None = None
 # uvicorn's status lines and header checks, bound with the class.
 _STATUS_LINE: Any = None
 _HEADER_RE: Any = None
@@ -256,12 +252,4 @@ def _direct_of(config: Any) -> Any:
     return direct
 
 
-def http_protocol(sio: Any) -> type | str:
-    """The ``http`` argument of ``uvicorn.run`` for the hub served by ``sio``: this protocol, or uvicorn's choice."""
-    compat = getattr(sio, "compat", None)
-    if isinstance(compat, Report) and compat.enabled(NAME):
-        return protocol_class()
-    return "auto"
-
-
-__all__ = ["NAME", "check", "http_protocol", "protocol_class"]
+__all__ = ["NAME", "check", "with_direct_publish"]

@@ -33,7 +33,7 @@ import logging
 from typing import Any
 
 from ..eio import LightEvent, LightQueue
-from .checks import ON, attribute, method, run, uses, warn
+from .checks import attribute, method, uses
 
 NAME = "light_ws_protocol"
 HANDSHAKE = "light_ws_handshake"
@@ -161,19 +161,6 @@ def check_handshake() -> None:
     uvicorn_http.check()
 
 
-_handshake_state: str | None = None
-
-
-def handshake_on() -> bool:
-    """Whether ``light_ws_handshake`` is on; checked once, with the WARNING of an optimisation off."""
-    global _handshake_state
-    if _handshake_state is None:
-        _handshake_state = run(check_handshake)
-        if _handshake_state != ON:
-            warn(HANDSHAKE, _handshake_state)
-    return _handshake_state == ON
-
-
 def _forget_handshake(protocol: Any) -> None:
     """Let go of what only the handshake needed, once the accept is sent.
 
@@ -197,8 +184,11 @@ def _forget_handshake(protocol: Any) -> None:
         next(conn.parser)
 
 
-def protocol_class() -> type:
-    """:class:`HubWebSocketProtocol`, built on first use (uvicorn imports its protocols lazily too)."""
+def protocol_class(handshake: bool = False) -> type:
+    """:class:`HubWebSocketProtocol`, with ``light_ws_handshake`` or not; built on first use, once each.
+
+    (uvicorn imports its protocols lazily too.)
+    """
     global _protocol
     if _protocol is None:
         base = _base()
@@ -245,8 +235,13 @@ def protocol_class() -> type:
                 if message.get("type") == "websocket.accept" and self.handshake_complete:
                     _forget_handshake(self)
 
-        _protocol = _light_handshake(HubWebSocketProtocol) if handshake_on() else HubWebSocketProtocol
-    return _protocol
+        _protocol = HubWebSocketProtocol
+    if not handshake:
+        return _protocol
+    global _handshaking
+    if _handshaking is None:
+        _handshaking = _light_handshake(_protocol)
+    return _handshaking
 
 
 def _light_handshake(light: Any) -> type:
@@ -374,24 +369,9 @@ def _light_handshake(light: Any) -> type:
 
 
 _protocol: type | None = None
+_handshaking: type | None = None
 
 
-def http_protocol(sio: Any) -> type | str:
-    """The ``http`` argument of ``uvicorn.run`` for the hub served by ``sio``.
-
-    :class:`hub._compat.uvicorn_http.HubHttpToolsProtocol` with ``light_ws_protocol``
-    and ``light_ws_handshake`` on (the latter's check covers it), else uvicorn's own ``"auto"``.
-    """
-    from .checks import Report
-
-    compat = getattr(sio, "compat", None)
-    if not (isinstance(compat, Report) and compat.enabled(NAME) and handshake_on()):
-        return "auto"
-    from . import uvicorn_http
-
-    return uvicorn_http.protocol_class()
-
-
-def websocket_protocol(enabled: bool) -> type | str:
-    """The ``ws`` argument of ``uvicorn.run``: the light protocol, or uvicorn's own choice."""
-    return protocol_class() if enabled else "auto"
+def websocket_protocol(enabled: bool, handshake: bool = False) -> type | str:
+    """The ``ws`` argument of ``uvicorn.run``: the light protocol (with the light handshake), or uvicorn's own choice."""
+    return protocol_class(handshake) if enabled else "auto"

@@ -17,9 +17,11 @@ Part of the optimisation ``light_ws_handshake`` (see :mod:`hub._compat.uvicorn`)
   websocket protocol to parse again; :class:`HubHttpToolsProtocol` hands the
   light websocket protocol the parsed request (``hub_upgrade``) instead.
 
-``hub serve`` passes :func:`hub._compat.uvicorn.http_protocol` as uvicorn's
-``http``: this module's protocol, or uvicorn's own choice (``"auto"``) when
-the check fails.
+:func:`protocol_class` puts uvicorn's httptools protocol together with the
+HTTP side's optimisations that are on: this one, and ``direct_publish``
+(:func:`hub._compat.http_fast.with_direct_publish`). ``hub serve`` passes it as
+uvicorn's ``http`` (:func:`hub._compat.http_protocol`), or uvicorn's own choice
+(``"auto"``) when both are off.
 """
 
 from __future__ import annotations
@@ -68,51 +70,68 @@ def check() -> None:
     ], f"{where}.handle_websocket_upgrade")
 
 
-def protocol_class() -> type:
-    """:class:`HubHttpToolsProtocol`, built on first use."""
-    global _protocol
-    if _protocol is None:
-        module = importlib.import_module(MODULE)
-        from uvicorn.logging import TRACE_LOG_LEVEL
+def with_light_upgrade(base: type) -> type:
+    """``base`` (uvicorn's httptools protocol or a subclass) with its addresses from the transport, its upgrades handed over parsed."""
+    module = importlib.import_module(MODULE)
+    from uvicorn.logging import TRACE_LOG_LEVEL
 
-        FlowControl = module.FlowControl
-        is_ssl = module.is_ssl
+    FlowControl = module.FlowControl
+    is_ssl = module.is_ssl
 
-        class HubHttpToolsProtocol(module.HttpToolsProtocol):  # type: ignore[misc,name-defined]
-            """uvicorn's httptools protocol; its addresses from the transport, its upgrades handed over parsed."""
+    class LightUpgradeProtocol(base):  # type: ignore[misc]
+        """uvicorn's httptools protocol; its addresses from the transport, its upgrades handed over parsed."""
 
-            def connection_made(self, transport: Any) -> None:
-                # uvicorn's connection_made with local_addr and remote_addr.
-                self.connections.add(self)
-                self.transport = transport
-                self.flow = FlowControl(transport)
-                self.server = local_addr(transport)
-                self.client = remote_addr(transport)
-                self.scheme = "https" if is_ssl(transport) else "http"
-                if self.logger.level <= TRACE_LOG_LEVEL:
-                    prefix = "%s:%d - " % self.client if self.client else ""
-                    self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
+        def connection_made(self, transport: Any) -> None:
+            # uvicorn's connection_made with local_addr and remote_addr.
+            self.connections.add(self)
+            self.transport = transport
+            self.flow = FlowControl(transport)
+            self.server = local_addr(transport)
+            self.client = remote_addr(transport)
+            self.scheme = "https" if is_ssl(transport) else "http"
+            if self.logger.level <= TRACE_LOG_LEVEL:
+                prefix = "%s:%d - " % self.client if self.client else ""
+                self.logger.log(TRACE_LOG_LEVEL, "%sHTTP connection made", prefix)
 
-            def handle_websocket_upgrade(self) -> None:
-                upgrade = getattr(self.ws_protocol_class, "hub_upgrade", None)
-                if upgrade is None:  # uvicorn's own websocket protocol: its own upgrade
-                    super().handle_websocket_upgrade()
-                    return
-                if self.logger.level <= TRACE_LOG_LEVEL:
-                    prefix = "%s:%d - " % self.client if self.client else ""
-                    self.logger.log(TRACE_LOG_LEVEL, "%sUpgrading to WebSocket", prefix)
-                self.connections.discard(self)
-                protocol = self.ws_protocol_class(
-                    config=self.config, server_state=self.server_state, app_state=self.app_state
-                )
-                protocol.hub_upgrade(
-                    self.transport, self.server, self.client, self.scheme == "https",
-                    self.scope["method"], self.url, self.scope["headers"],
-                )
-                self.transport.set_protocol(protocol)
+        def handle_websocket_upgrade(self) -> None:
+            upgrade = getattr(self.ws_protocol_class, "hub_upgrade", None)
+            if upgrade is None:  # uvicorn's own websocket protocol: its own upgrade
+                super().handle_websocket_upgrade()
+                return
+            if self.logger.level <= TRACE_LOG_LEVEL:
+                prefix = "%s:%d - " % self.client if self.client else ""
+                self.logger.log(TRACE_LOG_LEVEL, "%sUpgrading to WebSocket", prefix)
+            self.connections.discard(self)
+            protocol = self.ws_protocol_class(
+                config=self.config, server_state=self.server_state, app_state=self.app_state
+            )
+            protocol.hub_upgrade(
+                self.transport, self.server, self.client, self.scheme == "https",
+                self.scope["method"], self.url, self.scope["headers"],
+            )
+            self.transport.set_protocol(protocol)
 
-        _protocol = HubHttpToolsProtocol
-    return _protocol
+    return LightUpgradeProtocol
 
 
-_protocol: type | None = None
+def protocol_class(direct_publish: bool, light_upgrade: bool) -> type | None:
+    """uvicorn's httptools protocol with the HTTP side's optimisations that are on; None when none is.
+
+    Built on first use (uvicorn imports its protocols lazily too), once per choice.
+    """
+    key = (direct_publish, light_upgrade)
+    if not any(key):
+        return None
+    if key not in _protocols:
+        from .http_fast import with_direct_publish
+
+        chosen: type = importlib.import_module(MODULE).HttpToolsProtocol
+        if light_upgrade:
+            chosen = with_light_upgrade(chosen)
+        if direct_publish:
+            chosen = with_direct_publish(chosen)
+        _protocols[key] = type("HubHttpToolsProtocol", (chosen,), {"__doc__": "uvicorn's httptools protocol, the hub's way."})
+    return _protocols[key]
+
+
+_protocols: dict[tuple[bool, bool], type] = {}
