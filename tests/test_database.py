@@ -250,23 +250,25 @@ async def test_database_before_it_is_opened_says_so(sqlite_url: str) -> None:
         await database.close()
 
 
-async def test_sqlite_writes_keep_one_connection_and_a_failed_one_does_not_spoil_it(log: SqlEventLog) -> None:
-    if not log.database.single_writer:
-        pytest.skip("PostgreSQL's writers take connections from the pool side by side")
+async def test_sqlite_writes_keep_one_connection_and_a_failed_one_does_not_spoil_it(sqlite_url: str) -> None:
+    log = await open_log(sqlite_url)
     checkouts = 0
 
     def count(*_args: object) -> None:
         nonlocal checkouts
         checkouts += 1
 
-    sa.event.listen(log.engine.sync_engine, "checkout", count)
-    for n in range(20):
+    try:
+        sa.event.listen(log.engine.sync_engine, "checkout", count)
+        for n in range(20):
+            async with log.database.write() as connection:
+                await connection.execute(items.insert().values(connection_id=f"w{n}", user_id="kept"))
+        with pytest.raises(sa.exc.IntegrityError):
+            async with log.database.write() as connection:
+                await connection.execute(items.insert().values(connection_id=None, user_id="null"))
         async with log.database.write() as connection:
-            await connection.execute(items.insert().values(connection_id=f"w{n}", user_id="kept"))
-    with pytest.raises(sa.exc.IntegrityError):
-        async with log.database.write() as connection:
-            await connection.execute(items.insert().values(connection_id=None, user_id="null"))
-    async with log.database.write() as connection:
-        await connection.execute(items.insert().values(connection_id="after", user_id="kept"))
-    assert checkouts <= 1, checkouts
-    assert await stored_keys(log.database) == [f"w{n}" for n in range(20)] + ["after"]
+            await connection.execute(items.insert().values(connection_id="after", user_id="kept"))
+        assert checkouts <= 1, checkouts
+        assert await stored_keys(log.database) == [f"w{n}" for n in range(20)] + ["after"]
+    finally:
+        await log.close()
