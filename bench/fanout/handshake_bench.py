@@ -11,7 +11,7 @@ leave. It prints the server's CPU per handshake, for:
   runs when ``light_ws_handshake`` is off);
 - ``light``: the light handshake, behind uvicorn's own HTTP protocol;
 - ``light+http``: the light handshake handed the parsed request by
-  :class:`hub._compat.uvicorn_http.HubHttpToolsProtocol`.
+  the hub's HTTP protocol (:func:`hub._compat.uvicorn_http.protocol_class`).
 """
 
 from __future__ import annotations
