@@ -14,7 +14,7 @@ from .ratelimit import TokenBucket
 LOST_REASONS = frozenset({"lost", "ping_timeout", "slow_consumer"})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Connection:
     """A connected, authenticated Socket.IO client.
 

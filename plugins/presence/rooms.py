@@ -29,6 +29,8 @@ from .store import Member, PresenceStore, TypingOutcome
 
 KIND = "presence"
 logger = logging.getLogger("hub.presence")
+#: The rooms of a connection in none (shared; a connection's own set is made on its first join).
+_NO_ROOMS: frozenset[str] = frozenset()
 
 
 class Presence:
@@ -43,7 +45,7 @@ class Presence:
         self.node = secrets.token_hex(6)
         # This process's connections (lingering ones included): by user, and the rooms each is counted in.
         self._by_user: dict[str, set[str]] = {}
-        self._rooms_of: dict[str, set[str]] = {}
+        self._rooms_of: dict[str, Any] = {}  # a set of topics, or _NO_ROOMS
         # Lost connections within their grace period: connection id -> (user, timer).
         self._lingering: dict[str, tuple[str, asyncio.Task[Any]]] = {}
         self._typing_timers: dict[tuple[str, str], asyncio.Task[Any]] = {}
@@ -86,7 +88,9 @@ class Presence:
         subscribe before the hub has run ``hub_connect`` for it.
         """
         self._by_user.setdefault(connection.user, set()).add(connection.id)
-        self._rooms_of.setdefault(connection.id, set())
+        # No room yet: one shared empty set, replaced on the first join (a set costs 216
+        # bytes, and most connections hold no presence room).
+        self._rooms_of.setdefault(connection.id, _NO_ROOMS)
 
     # Membership -------------------------------------------------------------
 
@@ -130,6 +134,8 @@ class Presence:
             rooms = self._rooms_of.get(connection.id)
             if rooms is None or topic in rooms or self._stopped:
                 return
+            if rooms is _NO_ROOMS:
+                rooms = self._rooms_of[connection.id] = set()
             rooms.add(topic)
             since = utc_timestamp()
             first = await self.store.join(topic, user, connection.principal.name, self.node, connection.id, since)
