@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -142,7 +143,7 @@ class Sessions:
         self._cancel_expiry(connection.id)
         delay = max(0.0, when - time.time())
         self._expiry[connection.id] = asyncio.get_running_loop().call_later(
-            delay, self._expiry_due, connection, step, connection.principal.expires_at
+            delay, self._expiry_due, connection, step, connection.principal.expires_at, context=_TIMER_CONTEXT
         )
 
     def _expiry_due(self, connection: Connection, step: Any, expires_at: float) -> None:
@@ -168,6 +169,13 @@ class Sessions:
         if self._still_armed(connection, handle):
             self._expiry.pop(connection.id, None)
             await self.hub.sio.disconnect(connection.id)
+
+
+#: The context the expiry timers run in. A timer keeps the context it was made in for as long
+#: as it waits (hours): by default that of the task that handled the connect, with whatever
+#: that task had set (the request's size, python-socketio's) alive per idle connection. The
+#: expiry steps read no context variable; the timers run one at a time, so one context serves all.
+_TIMER_CONTEXT = contextvars.Context()
 
 
 def _iso(timestamp: float) -> str:
