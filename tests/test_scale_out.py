@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
-from hub.testing import RunningHub, free_port
-from tests.support.cluster import GRACE, Pair, RedisServer, eventually, forget_prefix, health, metric
+from hub.testing import RunningHub
+from tests.support.cluster import (
+    GRACE, Pair, RedisServer, consecutive_free_ports, eventually, forget_prefix, health, metric,
+)
 
 # Events -----------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ async def test_serve_workers_runs_processes_on_consecutive_ports(
     tmp_path: Path, redis_url: str, postgres_database: str
 ) -> None:
     hubs = Pair(tmp_path, redis_url, postgres_database)
-    port = free_port()
+    port = consecutive_free_ports(2)
     env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}
     env.update(hubs.env, HUB_DATA_DIR=str(tmp_path / "workers"), HUB_LOG_LEVEL="warning")
     log = open(tmp_path / "workers.log", "wb")

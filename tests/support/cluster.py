@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -24,6 +26,34 @@ from tests.support import plugin_site
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 GRACE = 1.5
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports, below the kernel's range for outgoing connections.
+
+    ``hub serve --workers N`` listens on N consecutive ports. A port from
+    ``free_port()`` comes from the ephemeral range, where the next port up is
+    often taken meanwhile as the source port of an outgoing connection (the
+    first worker's to PostgreSQL and Redis), and the second worker cannot bind.
+    """
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        first = random.randrange(max(1024, low - 12000), low - count)
+        probes = [socket.socket() for _ in range(count)]
+        try:
+            for offset, probe in enumerate(probes):
+                probe.bind(("127.0.0.1", first + offset))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {count} consecutive free ports below {low}")
 
 
 def ping_redis(url: str) -> None:
