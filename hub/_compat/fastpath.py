@@ -18,10 +18,17 @@ asyncio transport. Getting at that transport is what leans on internals:
 fast path stays off and every event takes python-engineio's queue. Anything
 unexpected on one connection (long-polling, another server, a closing socket)
 keeps that connection on the normal path.
+
+A new connection's first bytes take two writes (two segments the client wakes
+up for) rather than four: hub's light handshake holds the 101 response for
+:class:`HubWebSocket`, which writes it with the OPEN frame in the same loop
+step (``HOLD_HEAD``), and :meth:`FastWriter.write_soon` writes the Socket.IO
+CONNECT reply at the end of its step, with the welcome pushed behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +46,10 @@ NAME = "websocket_fastpath"
 PROTOCOL_ERROR = "protocol_error"
 #: The reason set on a session dropped by the slow-consumer policy.
 SLOW_CONSUMER = "slow_consumer"
+#: The accept's key asking hub's light handshake (``hub._compat.uvicorn``) to leave the 101 to its sender.
+HOLD_HEAD = "hub.hold_head"
+ACCEPT = {"type": "websocket.accept"}
+ACCEPT_HOLDING = {"type": "websocket.accept", HOLD_HEAD: True}
 
 logger = logging.getLogger("hub.compat")
 
@@ -65,7 +76,7 @@ def check() -> None:
 class FastWriter:
     """One websocket connection's direct line to its transport."""
 
-    __slots__ = ("socket", "protocol", "transport", "flusher", "pending", "in_flight", "dead")
+    __slots__ = ("socket", "protocol", "transport", "flusher", "pending", "in_flight", "dead", "soon")
 
     def __init__(self, socket: Any, protocol: Any, transport: Any, flusher: Flusher) -> None:
         self.socket = socket
@@ -78,6 +89,8 @@ class FastWriter:
         #: Packets the writer task took from python-engineio's queue and has not written yet.
         self.in_flight = 0
         self.dead = False
+        #: A write is due at the end of this loop step (:meth:`write_soon`).
+        self.soon = False
 
     def ready(self) -> bool:
         """Whether a frame written now would keep this connection's order."""
@@ -132,6 +145,23 @@ class FastWriter:
         self.pending.append(frame)
         self.flush()
 
+    def write_soon(self, frame: bytes) -> None:
+        """Write after anything pending, once the current task step is over (no timer, no wait for a burst).
+
+        For a frame the same step follows with another one (a Socket.IO CONNECT
+        reply, then the welcome :meth:`push` queues behind it): both leave in one
+        write. Until then ``pending`` is not empty, so push does not mark this
+        writer for the :class:`Flusher`: the write due here takes it too.
+        """
+        self.pending.append(frame)
+        if not self.soon:
+            self.soon = True
+            asyncio.get_running_loop().call_soon(self._write_due)
+
+    def _write_due(self) -> None:
+        self.soon = False
+        self.flush()
+
 
 class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
     """python-engineio's ASGI websocket wrapper, writing through a :class:`FastWriter` when it can."""
@@ -147,12 +177,27 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
     async def __call__(self, environ: dict[str, Any]) -> Any:
         self.asgi_receive = environ["asgi.receive"]
         self.asgi_send = environ["asgi.send"]
-        await self.asgi_send({"type": "websocket.accept"})
-        self.writer = self._make_writer()
-        failed = detached = False
-        sock = self._socket()
+        protocol: Any = getattr(self.asgi_send, "__self__", None)
+        # The light handshake may hold the 101 for us: it then leaves with the OPEN frame.
+        # Asked only of hub's protocol itself (no wrapper in between to take it from).
+        hold = self.light and callable(getattr(protocol, "hub_switch", None))
+        await self.asgi_send(ACCEPT_HOLDING if hold else ACCEPT)
+        head = _take_head(protocol)
+        light = False
         try:
-            if self.light and wsloop.usable(sock, self.writer):
+            self.writer = self._make_writer()
+            sock = self._socket()
+            light = self.light and wsloop.usable(sock, self.writer)
+        finally:
+            if head is not None:
+                if light:
+                    assert self.writer is not None
+                    self.writer.pending.append(head)  # serve() writes it with what was queued, in this step
+                else:
+                    protocol.transport.write(head)
+        failed = detached = False
+        try:
+            if light:
                 # Detached: served on from uvicorn's receive queue, without this task.
                 detached = await wsloop.serve(sock, self, self.writer, self._finish_detached)
             else:
@@ -244,6 +289,14 @@ class HubWebSocket(EngineIOWebSocket):  # type: ignore[misc]
             writer.write_now(text_frame(message.encode()))
         else:
             writer.write_now(binary_frame(message))
+
+
+def _take_head(protocol: Any) -> bytes | None:
+    """The 101 response hub's light handshake held (see ``HOLD_HEAD``), now the sender's to write."""
+    head: bytes | None = getattr(protocol, "hub_head", None)
+    if head is not None:
+        protocol.hub_head = None
+    return head
 
 
 def _detach(writer: FastWriter) -> None:

@@ -360,7 +360,12 @@ def _light_handshake(light: Any) -> type:
                 conn = self.conn
                 conn.state = OPEN
                 conn.logger.info("connection open")
-                self.transport.write(data)
+                if message.get("hub.hold_head"):
+                    # The sender (fastpath.HubWebSocket) takes it in this same loop step and
+                    # writes it with the session's OPEN frame: one write, one segment.
+                    self.hub_head = data
+                else:
+                    self.transport.write(data)
                 self.start_keepalive()
                 self.hub_accept = None
                 self.scope["headers"] = []  # as _forget_handshake: not read after the accept

@@ -90,7 +90,15 @@ class QueueWriter:
                     self.end()
                     return
                 encoded = pkt.encode()
-                self.writer.write_now(text_frame(encoded.encode()) if isinstance(encoded, str) else binary_frame(encoded))
+                if isinstance(encoded, str):
+                    if pkt.packet_type == packet.MESSAGE and encoded[1:2] == "0":
+                        # A Socket.IO CONNECT reply: this step goes on to the hub's welcome
+                        # (LocalDelivery.connect), pushed behind it; both leave in one write.
+                        self.writer.write_soon(text_frame(encoded.encode()))
+                    else:
+                        self.writer.write_now(text_frame(encoded.encode()))
+                else:
+                    self.writer.write_now(binary_frame(encoded))
                 if pkt.packet_type == packet.CLOSE:
                     self.end()
         finally:
@@ -136,7 +144,10 @@ async def serve(sock: Any, ws: Any, writer: Any, on_end: Callable[[bool], Awaita
     listener = QueueWriter(sock, ws, writer)
     queue.listener = listener
     server.hub_light_websockets = serving(server) + 1
-    listener()  # whatever was queued before (the OPEN packet, the welcome)
+    try:
+        listener()  # whatever was queued before (the OPEN packet, the welcome)
+    finally:
+        writer.flush()  # the 101 response held for the OPEN packet (fastpath.HubWebSocket), should none be queued
     protocol = writer.protocol
     inbound = getattr(protocol, "queue", None)
     if callable(getattr(protocol, "hub_detach", None)) and isinstance(inbound, LightQueue) and inbound.listener is None:
