@@ -264,19 +264,11 @@ def _light_handshake(light: Any) -> type:
         hub_accept: str | None = None
 
         def connection_made(self, transport: Any) -> None:
-            # uvicorn's connection_made, the addresses read from the transport (see hub._compat.uvicorn_http).
-            self.connections.add(self)
-            self.transport = transport
-            self.server = local_addr(transport)
-            self.client = remote_addr(transport)
-            self.scheme = "wss" if is_ssl(transport) else "ws"
-            if self.logger.level <= TRACE_LOG_LEVEL:
-                prefix = "%s:%d - " % self.client if self.client else ""
-                self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", prefix)
+            # The addresses read from the transport (see hub._compat.uvicorn_http).
+            self.hub_open(transport, local_addr(transport), remote_addr(transport), is_ssl(transport))
 
-        def hub_upgrade(self, transport: Any, server: Any, client: Any, secure: bool, method: str, url: bytes,
-                        headers: list[tuple[bytes, bytes]]) -> None:
-            """connection_made and the request, from uvicorn's HTTP protocol that parsed it (no bytes rebuilt)."""
+        def hub_open(self, transport: Any, server: Any, client: Any, secure: bool) -> None:
+            """uvicorn's connection_made, with the addresses given."""
             self.connections.add(self)
             self.transport = transport
             self.server = server
@@ -285,6 +277,11 @@ def _light_handshake(light: Any) -> type:
             if self.logger.level <= TRACE_LOG_LEVEL:
                 prefix = "%s:%d - " % self.client if self.client else ""
                 self.logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", prefix)
+
+        def hub_upgrade(self, transport: Any, server: Any, client: Any, secure: bool, method: str, url: bytes,
+                        headers: list[tuple[bytes, bytes]]) -> None:
+            """connection_made and the request, from uvicorn's HTTP protocol that parsed it (no bytes rebuilt)."""
+            self.hub_open(transport, server, client, secure)
             self.hub_fresh = False
             if not self.hub_handshake(method, url, headers):
                 super().data_received(request_bytes(method, url, headers))
